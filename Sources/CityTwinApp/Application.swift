@@ -1,0 +1,93 @@
+import AsyncHTTPClient
+import CityKit
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import Storage
+import Synchronization
+import Twin
+
+/// All the migrations of all modules, in order.
+public let allMigrations: [Migration] = TwinMigrations.all + APIKeyStore.migrations
+
+/// The database as a `Service`, so its pool runs and closes with the application.
+struct DatabaseService: Service {
+    let database: Database
+    func run() async throws {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await database.run()
+        } onCancelOrGracefulShutdown: {}
+        await database.close()
+    }
+}
+
+/// Prometheus registry shared by the process: metrics are bootstrapped once.
+public enum AppMetrics {
+    public static let registry = PrometheusCollectorRegistry()
+    private static let bootstrapped = Mutex(false)
+
+    static func bootstrap() {
+        let first = bootstrapped.withLock { done -> Bool in
+            defer { done = true }
+            return !done
+        }
+        if first { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+    }
+}
+
+/// Opens the database, migrates it, and builds the application with every route and service.
+public func buildApplication(_ configuration: Configuration, logger: Logger? = nil) async throws -> some ApplicationProtocol {
+    var logger = logger ?? Logger(label: "citytwin")
+    logger.logLevel = configuration.logLevel
+    AppMetrics.bootstrap()
+    let backend = try Backend.parse(configuration.databaseURLOrDefault)
+    if case .sqlite(let path) = backend {
+        try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+    }
+    let database = try await Database.open(backend, logger: logger)
+    let components = try await withThrowingTaskGroup(of: Void.self) { group in
+        // PostgreSQL's pool must run while migrating; it runs for good inside the service group afterwards.
+        group.addTask { await database.run() }
+        defer { group.cancelAll() }
+        try await Migrator(allMigrations).run(on: database)
+        return try await makeRouter(configuration, database: database, logger: logger)
+    }
+    logger.info("storage ready", metadata: ["database": "\(backend)"])
+    var app = Application(
+        router: components,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "CityTwin"),
+        logger: logger)
+    app.addServices(DatabaseService(database: database))
+    return app
+}
+
+func makeRouter(_ configuration: Configuration, database: Database, logger: Logger) async throws -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    router.get("health") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: .init(string: #"{"status":"ok"}"#)))
+    }
+    router.get("metrics") { _, _ in
+        var buffer = [UInt8]()
+        AppMetrics.registry.emit(into: &buffer)
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: .init(bytes: buffer)))
+    }
+    let tokens: TokenVerifier? = if let secret = configuration.jwtSecret { await TokenVerifier(secret: secret) } else { nil }
+    let keys = APIKeyStore(database: database)
+    let publicURL = configuration.publicURL ?? "http://\(configuration.host):\(configuration.port)"
+    let contexts = ContextResolver(
+        store: SQLContextStore(database: database), fetcher: HTTPContextFetcher(),
+        hostedBase: publicURL + "/ngsi-ld/v1/jsonldContexts/", logger: logger)
+    let entities = EntityService(store: SQLEntityStore(database: database), maximumLimit: configuration.maximumQueryLimit)
+    let ngsi = router.group("ngsi-ld/v1")
+        .add(middleware: ProblemDetailsMiddleware())
+        .add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens))
+    EntityController(service: entities, contexts: contexts, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
+        .addRoutes(to: ngsi)
+    DiscoveryController(service: entities, contexts: contexts).addRoutes(to: ngsi)
+    return router
+}

@@ -1,0 +1,32 @@
+import Foundation
+import Logging
+
+/// Everything `citytwin serve` can be told; the CLI fills it from flags, then environment, then defaults.
+public struct Configuration: Sendable {
+    /// `CITYTWIN_HOST`: address to listen on.
+    public var host = "127.0.0.1"
+    /// `CITYTWIN_PORT`: port to listen on (0 picks a free one).
+    public var port = 1026
+    /// `CITYTWIN_DATA_DIR`: where the embedded SQLite database lives.
+    public var dataDirectory = "./data"
+    /// `CITYTWIN_DATABASE_URL`: `postgres://user:password@host:port/db` or `sqlite:///path`; default: SQLite in the data directory.
+    public var databaseURL: String?
+    /// `CITYTWIN_LOG_LEVEL`
+    public var logLevel: Logger.Level = .info
+    /// `CITYTWIN_BODY_LIMIT`: the largest request body accepted, in bytes.
+    public var bodyLimit = 1 << 20
+    /// `CITYTWIN_MAX_LIMIT`: the largest `limit` a query may ask for.
+    public var maximumQueryLimit = 1000
+    /// `CITYTWIN_ALLOW_ANONYMOUS_WRITES`: let callers without credentials write (for a laptop demo only).
+    public var allowAnonymousWrites = false
+    /// `CITYTWIN_JWT_SECRET`: HMAC secret that signs bearer tokens (HS256); none: bearer tokens are refused.
+    public var jwtSecret: String?
+    /// `CITYTWIN_PUBLIC_URL`: the base URL clients reach the server at (for hosted @context URLs).
+    public var publicURL: String?
+
+    public init() {}
+
+    public var databaseURLOrDefault: String {
+        databaseURL ?? "sqlite://" + URL(fileURLWithPath: dataDirectory).appendingPathComponent("citytwin.sqlite").path
+    }
+}

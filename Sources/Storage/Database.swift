@@ -1,0 +1,118 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresKit
+import PostgresNIO
+import SQLKit
+import SQLiteKit
+import SQLiteNIO
+import Synchronization
+
+/// The one database behind the platform: reads on a small set of connections, writes through group commit.
+///
+/// A write's closure runs inside a transaction shared with other writes that arrived at the same time; it
+/// answers only after that transaction has committed, so a returned write is durable. A closure that throws
+/// is rolled back alone (a savepoint), the others still commit.
+public final class Database: Sendable {
+    public let kind: DialectKind
+    public let logger: Logger
+    private let connections: Connections
+    private let batcher: WriteBatcher
+    private let nextReader = Atomic<Int>(0)
+
+    enum Connections: Sendable {
+        case sqlite(writer: SQLiteConnection, readers: [SQLiteConnection])
+        case postgres(PostgresClient)
+    }
+
+    private init(kind: DialectKind, connections: Connections, logger: Logger, lanes: Int) {
+        self.kind = kind
+        self.connections = connections
+        self.logger = logger
+        let connectionsCopy = connections
+        self.batcher = WriteBatcher(lanes: lanes, kind: kind, logger: logger) { body in
+            switch connectionsCopy {
+            case .sqlite(let writer, _):
+                return try await body(writer.sql())
+            case .postgres(let client):
+                return try await client.withConnection { try await body($0.sql()) }
+            }
+        }
+    }
+
+    /// Opens the database. PostgreSQL needs `run()` to be running (it is a `Service`).
+    public static func open(_ backend: Backend, logger: Logger = Logger(label: "citytwin.storage")) async throws -> Database {
+        switch backend {
+        case .sqlite(let path):
+            let storage = SQLiteConnection.Storage.file(path: path)
+            let writer = try await SQLiteConnection.open(storage: storage, logger: logger)
+            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"] {
+                _ = try await writer.query(pragma)
+            }
+            try await SQLiteFunctions.install(on: writer)
+            var readers: [SQLiteConnection] = []
+            for _ in 0..<3 {
+                let reader = try await SQLiteConnection.open(storage: storage, logger: logger)
+                _ = try await reader.query("PRAGMA busy_timeout=10000")
+                try await SQLiteFunctions.install(on: reader)
+                readers.append(reader)
+            }
+            return Database(kind: .sqlite, connections: .sqlite(writer: writer, readers: readers), logger: logger, lanes: 1)
+        case .postgres(let location):
+            var configuration = PostgresClient.Configuration(
+                host: location.host, port: location.port, username: location.username,
+                password: location.password, database: location.database,
+                tls: location.requireTLS ? .require(.makeClientConfiguration()) : .disable)
+            configuration.options.maximumConnections = 16
+            let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+            return Database(kind: .postgres, connections: .postgres(client), logger: logger, lanes: 4)
+        }
+    }
+
+    /// Runs what the connection pool needs in the background until cancelled.
+    public func run() async {
+        switch connections {
+        case .sqlite:
+            try? await Task.sleep(for: .seconds(Int64.max / 2))
+        case .postgres(let client):
+            await client.run()
+        }
+    }
+
+    /// Runs a read on a reader connection; sees every committed write.
+    public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        switch connections {
+        case .sqlite(_, let readers):
+            let index = nextReader.add(1, ordering: .relaxed).oldValue
+            return try await body(readers[index % readers.count].sql())
+        case .postgres(let client):
+            return try await client.withConnection { try await body($0.sql()) }
+        }
+    }
+
+    /// Runs a write inside a group-committed transaction; returns after the commit.
+    public func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await batcher.submit(body)
+    }
+
+    /// Runs statements outside the write path, on the writer (schema changes, maintenance).
+    public func withWriterConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        switch connections {
+        case .sqlite(let writer, _):
+            return try await batcher.exclusive { try await body(writer.sql()) }
+        case .postgres(let client):
+            return try await client.withConnection { try await body($0.sql()) }
+        }
+    }
+
+    public func close() async {
+        switch connections {
+        case .sqlite(let writer, let readers):
+            for reader in readers { try? await reader.close() }
+            try? await writer.close()
+        case .postgres:
+            break
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import CityKit
+
+/// A processed JSON-LD context: term definitions ready to expand names to IRIs and compact them back.
+///
+/// NGSI-LD's core context is always applied last and is protected, so its terms win over a user's.
+public struct LDContext: Sendable {
+    /// term → absolute IRI (or a JSON-LD keyword such as `@id`).
+    private(set) var terms: [String: String] = [:]
+    /// Terms whose definition says their value is a vocabulary term (`"@type": "@vocab"`).
+    private(set) var vocabTerms: Set<String> = []
+    private(set) var vocab: String?
+    /// IRI → term, for compaction.
+    private var reverse: [String: String] = [:]
+    /// The context value callers gave (URLs, objects), to echo back in responses.
+    public let source: JSON?
+
+    public static let defaultVocabulary = "https://uri.etsi.org/ngsi-ld/default-context/"
+
+    init(definitions: [[String: JSON]], source: JSON?) {
+        self.source = source
+        for definition in definitions {
+            apply(definition)
+        }
+        // Reverse map: later (core) definitions win over earlier (user) ones for the same term, but a user's
+        // own alias for an IRI is preferred when compacting that IRI.
+        var reverse: [String: String] = [:]
+        for (term, iri) in terms where !term.hasPrefix("@") && !iri.hasPrefix("@") {
+            if let existing = reverse[iri] {
+                // Prefer the shorter, then alphabetically first, term: deterministic output.
+                if (term.count, term) < (existing.count, existing) { reverse[iri] = term }
+            } else {
+                reverse[iri] = term
+            }
+        }
+        self.reverse = reverse
+    }
+
+    private mutating func apply(_ definition: [String: JSON]) {
+        if let v = definition["@vocab"] {
+            if case .string(let s) = v { vocab = s } else if case .null = v { vocab = nil }
+        }
+        // Two passes so that prefixes defined in the same object are known.
+        var pending: [(String, String)] = []
+        for (term, value) in definition where !term.hasPrefix("@") {
+            switch value {
+            case .string(let iri):
+                pending.append((term, iri))
+            case .object(let object):
+                if case .string(let iri)? = object["@id"] {
+                    pending.append((term, iri))
+                } else {
+                    pending.append((term, term))
+                }
+                if object["@type"] == .string("@vocab") { vocabTerms.insert(term) }
+            case .null:
+                terms[term] = nil
+            default:
+                continue
+            }
+        }
+        var raw: [String: String] = [:]
+        for (term, iri) in pending { raw[term] = iri }
+        for (term, iri) in pending {
+            terms[term] = resolve(iri, local: raw)
+        }
+    }
+
+    /// Expands a compact IRI or term written in a definition.
+    private func resolve(_ value: String, local: [String: String]) -> String {
+        if value.hasPrefix("@") { return value }
+        if let colon = value.firstIndex(of: ":") {
+            let prefix = String(value[..<colon])
+            let suffix = value[value.index(after: colon)...]
+            if suffix.hasPrefix("//") { return value }
+            if let base = local[prefix].flatMap({ $0.contains(":") ? $0 : nil }) ?? terms[prefix] {
+                return base + suffix
+            }
+            return value
+        }
+        if let iri = local[value], iri != value { return resolve(iri, local: local) }
+        if let iri = terms[value] { return iri }
+        return (vocab ?? LDContext.defaultVocabulary) + value
+    }
+
+    /// Expands a name (attribute, type) to its IRI.
+    public func expand(_ name: String) -> String {
+        if let iri = terms[name] { return iri }
+        if let colon = name.firstIndex(of: ":") {
+            let prefix = String(name[..<colon])
+            let suffix = name[name.index(after: colon)...]
+            if suffix.hasPrefix("//") { return name }
+            if let base = terms[prefix] { return base + suffix }
+            return name
+        }
+        return (vocab ?? LDContext.defaultVocabulary) + name
+    }
+
+    /// Compacts an IRI to the shortest name the context gives it.
+    public func compact(_ iri: String) -> String {
+        if let term = reverse[iri] { return term }
+        let vocabulary = vocab ?? LDContext.defaultVocabulary
+        if iri.hasPrefix(vocabulary) {
+            let rest = String(iri.dropFirst(vocabulary.count))
+            if !rest.isEmpty && terms[rest] == nil && !rest.contains(":") { return rest }
+        }
+        return iri
+    }
+
+    /// Whether a term's values are vocabulary terms to be expanded too (VocabProperty values).
+    public func isVocabTerm(_ name: String) -> Bool { vocabTerms.contains(name) }
+}

@@ -1,0 +1,164 @@
+import CityKit
+import Foundation
+import Synchronization
+
+/// Batch operations (`/entityOperations/…`): each entity succeeds or fails on its own, in one transaction.
+extension EntityService {
+    public enum UpsertMode: String, Sendable { case replace, update }
+
+    /// Parses a batch body: a non-empty JSON array.
+    static func items(_ body: JSON) throws(NGSIError) -> [JSON] {
+        guard case .array(let items) = body else { throw .badData("a batch operation takes a JSON array") }
+        guard !items.isEmpty else { throw .badData("a batch operation needs at least one entity") }
+        guard items.count <= 10_000 else { throw NGSIError(.tooManyResults, "a batch may hold at most 10000 entities") }
+        return items
+    }
+
+    /// Validates every entity of a batch; invalid ones become per-entity errors.
+    func parseBatch(_ items: [JSON], context: LDContext, requireType: Bool, outcome: inout BatchOutcome) -> [Entity] {
+        let input = EntityInput(context: context, now: clock.now())
+        var entities: [Entity] = []
+        for item in items {
+            do throws(NGSIError) {
+                entities.append(try input.entity(item, requireType: requireType))
+            } catch {
+                let id = item["id"]?.stringValue ?? item["@id"]?.stringValue ?? ""
+                outcome.errors.append((id, error))
+            }
+        }
+        return entities
+    }
+
+    public func batchCreate(_ body: JSON, context: LDContext, tenant: Tenant) async throws -> BatchOutcome {
+        var outcome = BatchOutcome()
+        let now = clock.now()
+        let entities = parseBatch(try Self.items(body), context: context, requireType: true, outcome: &outcome)
+        let byID = Self.lastByID(entities)
+        let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
+            guard existing == nil else { throw NGSIError(.alreadyExists, "entity \(id) already exists") }
+            var entity = byID[id]!
+            entity.stampCreated(now)
+            return .put(entity)
+        }
+        collect(results, ids: entities.map(\.id), into: &outcome, created: true)
+        return outcome
+    }
+
+    public func batchUpsert(_ body: JSON, mode: UpsertMode, context: LDContext, tenant: Tenant) async throws -> BatchOutcome {
+        var outcome = BatchOutcome()
+        let now = clock.now()
+        let entities = parseBatch(try Self.items(body), context: context, requireType: true, outcome: &outcome)
+        let byID = Self.lastByID(entities)
+        let createdIDs = CreatedIDs()
+        let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
+            var input = byID[id]!
+            guard var entity = existing else {
+                input.stampCreated(now)
+                createdIDs.insert(id)
+                return .put(input)
+            }
+            switch mode {
+            case .replace:
+                input.stampCreated(now)
+                input.createdAt = entity.createdAt
+                return .put(input)
+            case .update:
+                for type in input.types where !entity.types.contains(type) { entity.types.append(type) }
+                for (name, instances) in input.attributes {
+                    for instance in instances { entity.put(name, instance, now: now) }
+                }
+                entity.modifiedAt = now
+                return .put(entity)
+            }
+        }
+        for (id, result) in zip(entities.map(\.id), results) {
+            switch result {
+            case .success:
+                if createdIDs.contains(id) {
+                    if !outcome.created.contains(id) { outcome.created.append(id) }
+                } else if !outcome.succeeded.contains(id) {
+                    outcome.succeeded.append(id)
+                }
+            case .failure(let error): outcome.errors.append((id, error))
+            }
+        }
+        return outcome
+    }
+
+    public func batchUpdate(_ body: JSON, noOverwrite: Bool, context: LDContext, tenant: Tenant) async throws -> BatchOutcome {
+        var outcome = BatchOutcome()
+        let now = clock.now()
+        let entities = parseBatch(try Self.items(body), context: context, requireType: false, outcome: &outcome)
+        let byID = Self.lastByID(entities)
+        let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
+            guard var entity = existing else { throw .notFound("entity \(id) was not found") }
+            let input = byID[id]!
+            for (name, instances) in input.attributes {
+                for instance in instances where !(noOverwrite && entity.has(name, datasetId: instance["datasetId"])) {
+                    entity.put(name, instance, now: now)
+                }
+            }
+            entity.modifiedAt = now
+            return .put(entity)
+        }
+        collect(results, ids: entities.map(\.id), into: &outcome, created: false)
+        return outcome
+    }
+
+    public func batchMerge(_ body: JSON, context: LDContext, tenant: Tenant) async throws -> BatchOutcome {
+        var outcome = BatchOutcome()
+        let now = clock.now()
+        let entities = parseBatch(try Self.items(body), context: context, requireType: false, outcome: &outcome)
+        let byID = Self.lastByID(entities)
+        let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
+            guard var entity = existing else { throw .notFound("entity \(id) was not found") }
+            Self.merge(byID[id]!, into: &entity, now: now)
+            return .put(entity)
+        }
+        collect(results, ids: entities.map(\.id), into: &outcome, created: false)
+        return outcome
+    }
+
+    public func batchDelete(_ body: JSON, tenant: Tenant) async throws -> BatchOutcome {
+        var outcome = BatchOutcome()
+        var ids: [String] = []
+        for item in try Self.items(body) {
+            guard case .string(let id) = item, EntityInput.isURI(id) else {
+                outcome.errors.append((item.stringValue ?? "", .badData("batch delete takes an array of entity ids (URIs)")))
+                continue
+            }
+            ids.append(id)
+        }
+        let results = try await store.apply(ids, tenant: tenant) { (id, existing) throws(NGSIError) in
+            guard existing != nil else { throw .notFound("entity \(id) was not found") }
+            return .delete
+        }
+        collect(results, ids: ids, into: &outcome, created: false)
+        return outcome
+    }
+
+    private func collect(_ results: [Result<EntityChange, NGSIError>], ids: [String], into outcome: inout BatchOutcome, created: Bool) {
+        for (id, result) in zip(ids, results) {
+            switch result {
+            case .success:
+                if created { outcome.created.append(id) } else { outcome.succeeded.append(id) }
+            case .failure(let error):
+                outcome.errors.append((id, error))
+            }
+        }
+    }
+
+    /// When a batch names an id twice, the last entry wins.
+    static func lastByID(_ entities: [Entity]) -> [String: Entity] {
+        var out: [String: Entity] = [:]
+        for e in entities { out[e.id] = e }
+        return out
+    }
+}
+
+/// Ids created during a store closure (which runs inside the transaction, before the caller resumes).
+final class CreatedIDs: Sendable {
+    private let ids = Mutex<Set<String>>([])
+    func insert(_ id: String) { _ = ids.withLock { $0.insert(id) } }
+    func contains(_ id: String) -> Bool { ids.withLock { $0.contains(id) } }
+}

@@ -1,0 +1,216 @@
+import CityKit
+import Foundation
+import SQLKit
+import Storage
+import Synchronization
+
+/// `EntityStore` on SQLite or PostgreSQL: one row per entity with its attributes as JSON, plus a row per
+/// (entity, type) so type filters use an index.
+public final class SQLEntityStore: EntityStore {
+    let database: Database
+    private let knownTenants = Mutex<Set<String>>([""])
+    static let chunk = 400
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    private var kind: DialectKind { database.kind }
+
+    // MARK: Writing
+
+    public func apply(
+        _ ids: [String], tenant: Tenant,
+        _ change: @escaping @Sendable (String, Entity?) throws(NGSIError) -> EntityChange
+    ) async throws -> [Result<EntityChange, NGSIError>] {
+        let kind = self.kind
+        let needsTenantRow = !knownTenants.withLock { $0.contains(tenant.name) }
+        let results = try await database.write { db -> [Result<EntityChange, NGSIError>] in
+            if needsTenantRow {
+                try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
+            }
+            var existing: [String: Entity] = [:]
+            for chunk in Array(Set(ids)).chunked(Self.chunk) {
+                for entity in try await Self.load(chunk, tenant: tenant, kind: kind, on: db) { existing[entity.id] = entity }
+            }
+            var results: [Result<EntityChange, NGSIError>] = []
+            var puts: [Entity] = []
+            var typeChanges: [(id: String, types: [String], isNew: Bool)] = []
+            var deletes: [String] = []
+            for id in ids {
+                let before = existing[id]
+                do throws(NGSIError) {
+                    let outcome = try change(id, before)
+                    switch outcome {
+                    case .unchanged: break
+                    case .put(let entity):
+                        puts.append(entity)
+                        if before?.types != entity.types { typeChanges.append((id, entity.types, before == nil)) }
+                        existing[id] = entity
+                    case .delete:
+                        if before != nil { deletes.append(id) }
+                        existing[id] = nil
+                    }
+                    results.append(.success(outcome))
+                } catch {
+                    results.append(.failure(error))
+                }
+            }
+            try await Self.write(puts, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
+            return results
+        }
+        if needsTenantRow { _ = knownTenants.withLock { $0.insert(tenant.name) } }
+        return results
+    }
+
+    private static func write(
+        _ puts: [Entity], deletes: [String], typeChanges: [(id: String, types: [String], isNew: Bool)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
+    ) async throws {
+        // A later put of the same id wins: keep the last.
+        var last: [String: Int] = [:]
+        for (i, e) in puts.enumerated() { last[e.id] = i }
+        let unique = puts.enumerated().filter { last[$0.element.id] == $0.offset }.map(\.element)
+        let jsonCast = kind == .postgres ? "::jsonb" : ""
+        for chunk in unique.chunked(chunk) {
+            var rows: [SQLQueryString] = []
+            for e in chunk {
+                let created = Timestamp.string(e.createdAt ?? Date())
+                let modified = Timestamp.string(e.modifiedAt ?? Date())
+                rows.append("(\(bind: tenant.name), \(bind: e.id), \(bind: e.types.first ?? ""), \(bind: JSONCoding.string(.array(e.types.map(JSON.string)))), \(bind: created), \(bind: modified), \(bind: JSONCoding.string(e.attributesJSON))\(unsafeRaw: jsonCast))")
+            }
+            let sql: SQLQueryString = "INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) VALUES "
+                + (rows as [SQLQueryString]).joined(separator: ", ")
+                + " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs"
+            try await db.raw(sql).run()
+        }
+        let replacedTypes = typeChanges.filter { !$0.isNew }.map(\.id) + deletes
+        for chunk in replacedTypes.chunked(chunk) {
+            try await db.raw("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))").run()
+        }
+        let typeRows = typeChanges.flatMap { change in change.types.map { (change.id, $0) } }
+        for chunk in typeRows.chunked(chunk) {
+            let rows = (chunk.map { "(\(bind: tenant.name), \(bind: $0.1), \(bind: $0.0))" as SQLQueryString } as [SQLQueryString]).joined(separator: ", ")
+            try await db.raw("INSERT INTO entity_types (tenant, type, entity_id) VALUES " + rows + " ON CONFLICT DO NOTHING").run()
+        }
+        for chunk in deletes.chunked(chunk) {
+            try await db.raw("DELETE FROM entities WHERE tenant = \(bind: tenant.name) AND id IN (\(binds: chunk))").run()
+        }
+    }
+
+    // MARK: Reading
+
+    static func columns(_ kind: DialectKind) -> SQLQueryString {
+        kind == .postgres ? "e.id, e.types, e.created_at, e.modified_at, e.attrs::text AS attrs" : "e.id, e.types, e.created_at, e.modified_at, e.attrs"
+    }
+
+    static func load(_ ids: [String], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws -> [Entity] {
+        guard !ids.isEmpty else { return [] }
+        let rows = try await db.raw("SELECT \(columns(kind)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (\(binds: ids))").all()
+        return try rows.map(decode)
+    }
+
+    static func decode(_ row: any SQLRow) throws -> Entity {
+        let types = (try? JSONCoding.parse(try row.decode(column: "types", as: String.self)))?.arrayValue?.compactMap(\.stringValue) ?? []
+        let attrs = try JSONCoding.parse(try row.decode(column: "attrs", as: String.self))
+        return Entity(
+            id: try row.decode(column: "id", as: String.self), types: types, attributes: Entity.attributes(from: attrs),
+            createdAt: Timestamp.parse(try row.decode(column: "created_at", as: String.self)),
+            modifiedAt: Timestamp.parse(try row.decode(column: "modified_at", as: String.self)))
+    }
+
+    public func retrieve(_ id: String, tenant: Tenant) async throws -> Entity? {
+        let kind = self.kind
+        return try await database.read { db in try await Self.load([id], tenant: tenant, kind: kind, on: db).first }
+    }
+
+    public func query(_ query: EntityQuery, tenant: Tenant) async throws -> (entities: [Entity], count: Int?) {
+        let kind = self.kind
+        let condition = Self.condition(query, tenant: tenant, kind: kind)
+        return try await database.read { db in
+            var count: Int?
+            if query.count {
+                count = try await db.raw("SELECT COUNT(*) AS n FROM entities e WHERE \(condition)").first()?.decode(column: "n", as: Int.self)
+            }
+            guard query.limit > 0 else { return ([], count) }
+            let rows = try await db.raw("SELECT \(Self.columns(kind)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)").all()
+            return (try rows.map(Self.decode), count)
+        }
+    }
+
+    static func condition(_ query: EntityQuery, tenant: Tenant, kind: DialectKind) -> SQLQueryString {
+        var parts: [SQLQueryString] = ["e.tenant = \(bind: tenant.name)"]
+        if let ids = query.ids, !ids.isEmpty { parts.append("e.id IN (\(binds: ids))") }
+        if let pattern = query.idPattern {
+            parts.append(kind == .postgres ? "e.id ~ \(bind: pattern)" : "regexp(\(bind: pattern), e.id) = 1")
+        }
+        if let types = query.types { parts.append(typeCondition(types, tenant: tenant)) }
+        if let attrs = query.attrs, !attrs.isEmpty {
+            let compiler = QSQLCompiler(kind: kind)
+            let any = attrs.map { compiler.compile(.term(QTerm(path: QPath(attribute: $0), op: nil, value: nil))) }
+            parts.append("(" + (any as [SQLQueryString]).joined(separator: " OR ") + ")")
+        }
+        if let q = query.q { parts.append(QSQLCompiler(kind: kind).compile(q)) }
+        return (parts as [SQLQueryString]).joined(separator: " AND ")
+    }
+
+    static func typeCondition(_ expression: TypeExpression, tenant: Tenant) -> SQLQueryString {
+        switch expression {
+        case .name(let name):
+            return "e.id IN (SELECT entity_id FROM entity_types WHERE tenant = \(bind: tenant.name) AND type = \(bind: name))"
+        case .or(let items):
+            let names = items.compactMap { if case .name(let n) = $0 { n } else { nil } }
+            if names.count == items.count {
+                return "e.id IN (SELECT entity_id FROM entity_types WHERE tenant = \(bind: tenant.name) AND type IN (\(binds: names)))"
+            }
+            return "(" + (items.map { typeCondition($0, tenant: tenant) } as [SQLQueryString]).joined(separator: " OR ") + ")"
+        case .and(let items):
+            return "(" + (items.map { typeCondition($0, tenant: tenant) } as [SQLQueryString]).joined(separator: " AND ") + ")"
+        }
+    }
+
+    public func tenantExists(_ tenant: Tenant) async throws -> Bool {
+        if knownTenants.withLock({ $0.contains(tenant.name) }) { return true }
+        let found = try await database.read { db in
+            try await db.raw("SELECT name FROM tenants WHERE name = \(bind: tenant.name)").first() != nil
+        }
+        if found { _ = knownTenants.withLock { $0.insert(tenant.name) } }
+        return found
+    }
+
+    public func tenants() async throws -> [String] {
+        try await database.read { db in
+            try await db.raw("SELECT name FROM tenants ORDER BY name").all().map { try $0.decode(column: "name", as: String.self) }
+        }
+    }
+
+    public func typeStatistics(tenant: Tenant) async throws -> [TypeStatistics] {
+        let kind = self.kind
+        return try await database.read { db in
+            var stats: [String: TypeStatistics] = [:]
+            for row in try await db.raw("SELECT type, COUNT(*) AS n FROM entity_types WHERE tenant = \(bind: tenant.name) GROUP BY type").all() {
+                let type = try row.decode(column: "type", as: String.self)
+                stats[type] = TypeStatistics(type: type, entityCount: try row.decode(column: "n", as: Int.self), attributes: [:])
+            }
+            let sql: SQLQueryString = kind == .postgres
+                ? "SELECT t.type, j.key AS name, j.value -> 0 ->> 'type' AS atype, COUNT(*) AS n FROM entity_types t JOIN entities e ON e.tenant = t.tenant AND e.id = t.entity_id CROSS JOIN LATERAL jsonb_each(e.attrs) AS j WHERE t.tenant = \(bind: tenant.name) GROUP BY t.type, j.key, atype"
+                : "SELECT t.type, j.key AS name, json_extract(j.value, '$[0].type') AS atype, COUNT(*) AS n FROM entity_types t JOIN entities e ON e.tenant = t.tenant AND e.id = t.entity_id, json_each(e.attrs) AS j WHERE t.tenant = \(bind: tenant.name) GROUP BY t.type, j.key, atype"
+            for row in try await db.raw(sql).all() {
+                let type = try row.decode(column: "type", as: String.self)
+                let name = try row.decode(column: "name", as: String.self)
+                let attributeType = (try? row.decode(column: "atype", as: String.self)) ?? "Property"
+                let n = try row.decode(column: "n", as: Int.self)
+                var entry = stats[type]?.attributes[name] ?? (types: [], count: 0)
+                entry.types.insert(attributeType)
+                entry.count += n
+                stats[type]?.attributes[name] = entry
+            }
+            return stats.values.sorted { $0.type < $1.type }
+        }
+    }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}

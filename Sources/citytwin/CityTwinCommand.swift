@@ -1,0 +1,168 @@
+import ArgumentParser
+import CityKit
+import CityTwinApp
+import Foundation
+import Hummingbird
+import Logging
+import Storage
+
+@main
+struct CityTwinCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "citytwin",
+        abstract: "CityTwin: a city's digital foundation: the NGSI-LD twin and the services built on it.",
+        subcommands: [Serve.self, Migrate.self, APIKey.self, Token.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Options every command that touches the database shares; each flag falls back to its environment variable.
+struct StorageOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite database (env CITYTWIN_DATA_DIR, default ./data).")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("database"), help: "Database URL: postgres://user:password@host:port/db or sqlite:///path (env CITYTWIN_DATABASE_URL; default SQLite in the data directory).")
+    var databaseURL: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env CITYTWIN_LOG_LEVEL, default info).")
+    var logLevel: String?
+
+    func apply(to configuration: inout Configuration) throws {
+        let env = ProcessInfo.processInfo.environment
+        if let dir = dataDirectory ?? env["CITYTWIN_DATA_DIR"] { configuration.dataDirectory = dir }
+        if let url = databaseURL ?? env["CITYTWIN_DATABASE_URL"], !url.isEmpty { configuration.databaseURL = url }
+        if let level = logLevel ?? env["CITYTWIN_LOG_LEVEL"] {
+            guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
+            configuration.logLevel = parsed
+        }
+    }
+
+    func openDatabase() async throws -> (Database, Configuration) {
+        var configuration = Configuration()
+        try apply(to: &configuration)
+        let backend = try Backend.parse(configuration.databaseURLOrDefault)
+        if case .sqlite(let path) = backend {
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+        }
+        return (try await Database.open(backend), configuration)
+    }
+}
+
+/// Runs `body` with the database open and migrated.
+func withDatabase<R: Sendable>(_ options: StorageOptions, _ body: @escaping @Sendable (Database) async throws -> R) async throws -> R {
+    let (database, _) = try await options.openDatabase()
+    let result = try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await database.run() }
+        defer { group.cancelAll() }
+        try await Migrator(allMigrations).run(on: database)
+        return try await body(database)
+    }
+    await database.close()
+    return result
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the HTTP server (NGSI-LD under /ngsi-ld/v1, /health, /metrics).")
+
+    @OptionGroup var storage: StorageOptions
+
+    @Option(name: .customLong("host"), help: "Address to listen on (env CITYTWIN_HOST, default 127.0.0.1).")
+    var host: String?
+
+    @Option(name: .customLong("port"), help: "Port to listen on, 0 for any free port (env CITYTWIN_PORT, default 1026).")
+    var port: Int?
+
+    @Option(name: .customLong("body-limit"), help: "Largest request body in bytes (env CITYTWIN_BODY_LIMIT, default 1048576).")
+    var bodyLimit: Int?
+
+    @Option(name: .customLong("max-limit"), help: "Largest page a query may ask for (env CITYTWIN_MAX_LIMIT, default 1000).")
+    var maximumLimit: Int?
+
+    @Option(name: .customLong("jwt-secret"), help: "HMAC secret for bearer tokens, HS256 (env CITYTWIN_JWT_SECRET; none: bearer tokens refused).")
+    var jwtSecret: String?
+
+    @Option(name: .customLong("public-url"), help: "Base URL clients reach this server at (env CITYTWIN_PUBLIC_URL).")
+    var publicURL: String?
+
+    @Flag(name: .customLong("allow-anonymous-writes"), help: "Let callers without credentials write (env CITYTWIN_ALLOW_ANONYMOUS_WRITES=true). For a laptop demo only.")
+    var allowAnonymousWrites = false
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        var configuration = Configuration()
+        try storage.apply(to: &configuration)
+        if let host = host ?? env["CITYTWIN_HOST"] { configuration.host = host }
+        if let port = try port ?? env["CITYTWIN_PORT"].map(Self.integer) { configuration.port = port }
+        if let limit = try bodyLimit ?? env["CITYTWIN_BODY_LIMIT"].map(Self.integer) { configuration.bodyLimit = limit }
+        if let limit = try maximumLimit ?? env["CITYTWIN_MAX_LIMIT"].map(Self.integer) { configuration.maximumQueryLimit = limit }
+        configuration.jwtSecret = jwtSecret ?? env["CITYTWIN_JWT_SECRET"]
+        configuration.publicURL = publicURL ?? env["CITYTWIN_PUBLIC_URL"]
+        configuration.allowAnonymousWrites = allowAnonymousWrites || env["CITYTWIN_ALLOW_ANONYMOUS_WRITES"] == "true"
+        let app = try await buildApplication(configuration)
+        try await app.runService()
+    }
+
+    static func integer(_ text: String) throws -> Int {
+        guard let n = Int(text) else { throw ValidationError("\(text) is not a number") }
+        return n
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
+    @OptionGroup var storage: StorageOptions
+
+    func run() async throws {
+        try await withDatabase(storage) { _ in }
+        print("migrations applied")
+    }
+}
+
+struct APIKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apikey", abstract: "Create or revoke API keys for systems and devices.", subcommands: [Create.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print it (only its hash is stored).")
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "A unique name for the key's holder.") var name: String
+        @Option(help: "Comma-separated roles: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var roles: String = "system"
+        @Option(help: "The department the holder acts for.") var department: String?
+
+        func run() async throws {
+            let roles = try Role.parseList(self.roles)
+            let (name, department) = (self.name, self.department)
+            let key = try await withDatabase(storage) { db in
+                try await APIKeyStore(database: db).create(name: name, roles: roles, department: department)
+            }
+            print(key)
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke the key of a holder.")
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "The holder's name.") var name: String
+
+        func run() async throws {
+            let name = self.name
+            let found = try await withDatabase(storage) { db in try await APIKeyStore(database: db).revoke(name: name) }
+            guard found else { throw ValidationError("no key named \(name)") }
+        }
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Sign a bearer token (HS256) with the server's JWT secret.")
+    @Option(help: "Who the token is for.") var subject: String
+    @Option(help: "Comma-separated roles.") var roles: String
+    @Option(help: "Department.") var department: String?
+    @Option(help: "Lifetime in seconds.") var lifetime: Double = 3600
+    @Option(name: .customLong("jwt-secret"), help: "The secret (env CITYTWIN_JWT_SECRET).") var jwtSecret: String?
+
+    func run() async throws {
+        guard let secret = jwtSecret ?? ProcessInfo.processInfo.environment["CITYTWIN_JWT_SECRET"] else {
+            throw ValidationError("give --jwt-secret or set CITYTWIN_JWT_SECRET")
+        }
+        print(try await TokenVerifier(secret: secret).sign(subject: subject, roles: try Role.parseList(roles), department: department, lifetime: lifetime))
+    }
+}
