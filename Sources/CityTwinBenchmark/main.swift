@@ -1,1 +1,1 @@
-print("x")
+print("citytwin-bench: not yet written; see BENCHMARKS.md")

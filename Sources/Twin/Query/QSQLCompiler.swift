@@ -99,27 +99,31 @@ struct QSQLCompiler {
         }
         switch kind {
         case .sqlite:
-            let v: SQLQueryString = "COALESCE(" + (paths.map { "json_extract(i.value, \(bind: Self.sqlitePath($0)))" } as [SQLQueryString]).joined(separator: ", ") + ")"
-            let t: SQLQueryString = "COALESCE(" + (paths.map { "json_type(i.value, \(bind: Self.sqlitePath($0)))" } as [SQLQueryString]).joined(separator: ", ") + ")"
+            let v = Self.coalesce(paths.map { "json_extract(i.value, \(bind: Self.sqlitePath($0)))" })
+            let t = Self.coalesce(paths.map { "json_type(i.value, \(bind: Self.sqlitePath($0)))" })
             switch value {
-            case .number(let n): return "(\(t) IN ('integer','real') AND \(v) \(unsafeRaw: sqlOp) \(bind: n))"
+            case .number(let n): return "COALESCE(\(t) IN ('integer','real') AND \(v) \(unsafeRaw: sqlOp) \(bind: n), 0)"
             case .string(let s) where op == .matches: return "(\(t) = 'text' AND regexp(\(bind: s), \(v)) = 1)"
-            case .string(let s), .uri(let s), .dateTime(let s): return "(\(t) = 'text' AND \(v) \(unsafeRaw: sqlOp) \(bind: s))"
+            case .string(let s), .uri(let s), .dateTime(let s): return "COALESCE(\(t) = 'text' AND \(v) \(unsafeRaw: sqlOp) \(bind: s), 0)"
             case .bool(let b): return op == .equal ? "(\(t) = \(literal: b ? "true" : "false"))" : "(\(t) IN ('true','false') AND \(t) \(unsafeRaw: sqlOp) \(literal: b ? "true" : "false"))"
             case .null: return "(\(t) = 'null')"
             case .list, .range: return "FALSE"
             }
         case .postgres:
-            let v: SQLQueryString = "COALESCE(" + (paths.map { "i.v #> \(bind: $0)" } as [SQLQueryString]).joined(separator: ", ") + ")"
+            let v = Self.coalesce(paths.map { "i.v #> \(bind: $0)" })
             switch value {
-            case .number(let n): return "(jsonb_typeof(\(v)) = 'number' AND (\(v))::float8 \(unsafeRaw: sqlOp) \(bind: n))"
-            case .string(let s) where op == .matches: return "(jsonb_typeof(\(v)) = 'string' AND (\(v) #>> '{}') ~ \(bind: s))"
-            case .string(let s), .uri(let s), .dateTime(let s): return "(jsonb_typeof(\(v)) = 'string' AND (\(v) #>> '{}') \(unsafeRaw: sqlOp) \(bind: s))"
-            case .bool(let b): return "(jsonb_typeof(\(v)) = 'boolean' AND (\(v))::boolean \(unsafeRaw: sqlOp) \(bind: b))"
-            case .null: return "(jsonb_typeof(\(v)) = 'null')"
+            case .number(let n): return "COALESCE((CASE WHEN jsonb_typeof(\(v)) = 'number' THEN (\(v))::float8 END) \(unsafeRaw: sqlOp) \(bind: n), FALSE)"
+            case .string(let s) where op == .matches: return "COALESCE(jsonb_typeof(\(v)) = 'string' AND (\(v) #>> '{}') ~ \(bind: s), FALSE)"
+            case .string(let s), .uri(let s), .dateTime(let s): return "COALESCE(jsonb_typeof(\(v)) = 'string' AND (\(v) #>> '{}') \(unsafeRaw: sqlOp) \(bind: s), FALSE)"
+            case .bool(let b): return "COALESCE((CASE WHEN jsonb_typeof(\(v)) = 'boolean' THEN (\(v))::boolean END) \(unsafeRaw: sqlOp) \(bind: b), FALSE)"
+            case .null: return "COALESCE(jsonb_typeof(\(v)) = 'null', FALSE)"
             case .list, .range: return "FALSE"
             }
         }
+    }
+
+    static func coalesce(_ items: [SQLQueryString]) -> SQLQueryString {
+        items.count == 1 ? items[0] : "COALESCE(" + items.joined(separator: ", ") + ")"
     }
 
     /// A SQLite JSON path with every member quoted: `$."a"."b"`.

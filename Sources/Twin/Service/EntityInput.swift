@@ -103,7 +103,7 @@ public struct EntityInput: Sendable {
     func inferType(_ object: [String: JSON]) -> AttributeType? {
         if case .string(let t)? = object["type"] {
             if let type = AttributeType(rawValue: t) { return type }
-            if Self.geometryTypes.contains(t), object["coordinates"] != nil || object["geometries"] != nil { return nil }
+            return nil
         }
         if object["object"] != nil { return .relationship }
         if object["languageMap"] != nil { return .languageProperty }

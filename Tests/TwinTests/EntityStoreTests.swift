@@ -1,0 +1,187 @@
+import CityKit
+import Foundation
+import Storage
+import Testing
+
+@testable import Twin
+
+/// The entity service over the SQL store, on SQLite and on PostgreSQL.
+@Suite struct EntityStoreTests {
+    let core = CoreContext.context
+
+    func withService(_ kind: DialectKind, _ body: @Sendable (EntityService) async throws -> Void) async throws {
+        try await TestDatabases.with(kind, migrations: TwinMigrations.all) { database, _ in
+            try await body(EntityService(store: SQLEntityStore(database: database)))
+        }
+    }
+
+    static func sensor(_ n: Int, pm25: JSON, district: String, types: JSON = "AirQualityObserved") -> JSON {
+        [
+            "id": .string("urn:ngsi-ld:AirQualityObserved:\(n)"), "type": types,
+            "pm25": ["type": "Property", "value": pm25, "observedAt": .string("2026-11-25T0\(n % 10):00:00Z")],
+            "address": ["type": "Property", "value": ["district": .string(district), "city": "深圳"]],
+            "refDevice": ["type": "Relationship", "object": .string("urn:ngsi-ld:Device:\(n)")],
+        ]
+    }
+
+    func ids(_ service: EntityService, _ p: EntityService.QueryParameters) async throws -> [String] {
+        let (plan, _) = try service.plan(p, context: core)
+        do {
+            return try await service.query(plan, tenant: .default).entities.map(\.id)
+        } catch {
+            Issue.record("query \(p.q ?? "") failed: \(String(reflecting: error))")
+            return []
+        }
+    }
+
+    func q(_ text: String) -> EntityService.QueryParameters {
+        var p = EntityService.QueryParameters()
+        p.type = "AirQualityObserved"
+        p.q = text
+        return p
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func createRetrieveAndConflict(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            let id = try await service.create(Self.sensor(1, pm25: 35, district: "福田区"), context: core, tenant: .default)
+            let entity = try await service.retrieve(id, tenant: .default)
+            #expect(entity.types == ["https://uri.etsi.org/ngsi-ld/default-context/AirQualityObserved"])
+            let pm25 = entity.attributes["https://uri.etsi.org/ngsi-ld/default-context/pm25"]?.first
+            #expect(pm25?["value"] == .integer(35))
+            #expect(pm25?["createdAt"] != nil)
+            await #expect { try await service.create(Self.sensor(1, pm25: 1, district: "x"), context: core, tenant: .default) } throws: {
+                ($0 as? NGSIError)?.kind == .alreadyExists
+            }
+            // The failed create changed nothing.
+            #expect(try await service.retrieve(id, tenant: .default).attributes["https://uri.etsi.org/ngsi-ld/default-context/pm25"]?.first?["value"] == .integer(35))
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func qQueriesRunInSQL(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            let body: JSON = .array([
+                Self.sensor(1, pm25: 12, district: "福田区"), Self.sensor(2, pm25: 35.5, district: "南山区"),
+                Self.sensor(3, pm25: 80, district: "福田区"), Self.sensor(4, pm25: "n/a", district: "罗湖区"),
+            ])
+            let created = try await service.batchCreate(body, context: core, tenant: .default)
+            #expect(created.created.count == 4 && created.errors.isEmpty)
+            func id(_ n: Int) -> String { "urn:ngsi-ld:AirQualityObserved:\(n)" }
+            #expect(try await ids(service, q("pm25>30")) == [id(2), id(3)])
+            #expect(try await ids(service, q("pm25==12,80")) == [id(1), id(3)])
+            #expect(try await ids(service, q("pm25==10..40")) == [id(1), id(2)])
+            #expect(try await ids(service, q("pm25==\"n/a\"")) == [id(4)])
+            #expect(try await ids(service, q("pm25<20|pm25>50")) == [id(1), id(3)])
+            #expect(try await ids(service, q("address[district]==\"福田区\";pm25>50")) == [id(3)])
+            #expect(try await ids(service, q("address[district]~=南山")) == [id(2)])
+            #expect(try await ids(service, q("refDevice==urn:ngsi-ld:Device:4")) == [id(4)])
+            #expect(try await ids(service, q("pm25.observedAt>=2026-11-25T03:00:00Z")) == [id(3), id(4)])
+            #expect(try await ids(service, q("!missing;pm25!=12")) == [id(2), id(3), id(4)])
+            var pattern = EntityService.QueryParameters()
+            pattern.idPattern = ".*:[12]$"
+            #expect(try await ids(service, pattern) == [id(1), id(2)])
+            var paged = q("pm25")
+            paged.limit = "2"
+            paged.offset = "1"
+            paged.count = true
+            let (plan, _) = try service.plan(paged, context: core)
+            let page = try await service.query(plan, tenant: .default)
+            #expect(page.entities.map(\.id) == [id(2), id(3)])
+            #expect(page.count == 4)
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func multiTypeAndTypeExpressions(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            _ = try await service.create(Self.sensor(1, pm25: 1, district: "a", types: ["Streetlight", "Device"]), context: core, tenant: .default)
+            _ = try await service.create(Self.sensor(2, pm25: 1, district: "a", types: "Streetlight"), context: core, tenant: .default)
+            func types(_ t: String) async throws -> [String] {
+                var p = EntityService.QueryParameters()
+                p.type = t
+                return try await ids(service, p)
+            }
+            #expect(try await types("Device").count == 1)
+            #expect(try await types("Streetlight").count == 2)
+            #expect(try await types("Streetlight;Device").count == 1)
+            #expect(try await types("Device,Streetlight").count == 2)
+            let stats = try await service.typeStatistics(tenant: .default)
+            #expect(stats.map { core.compact($0.type) } == ["Device", "Streetlight"])
+            #expect(stats.first { core.compact($0.type) == "Streetlight" }?.entityCount == 2)
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func attributeEditsFollowTheStandard(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            let id = try await service.create(Self.sensor(1, pm25: 10, district: "福田区"), context: core, tenant: .default)
+            let pm25 = "https://uri.etsi.org/ngsi-ld/default-context/pm25"
+            // append with noOverwrite leaves pm25 alone and adds no2
+            let outcome = try await service.append(id, ["pm25": 99, "no2": ["type": "Property", "value": 40, "unitCode": "GQ"]], noOverwrite: true, context: core, tenant: .default)
+            #expect(outcome.updated == ["no2"] && outcome.notUpdated.map(\.name) == ["pm25"])
+            // update reports attributes that do not exist
+            let update = try await service.update(id, ["pm25": 20, "so2": 3], context: core, tenant: .default)
+            #expect(update.updated == ["pm25"] && update.notUpdated.map(\.name) == ["so2"])
+            // multi-instance by datasetId, then delete one instance
+            _ = try await service.append(id, ["pm25": ["type": "Property", "value": 21, "datasetId": "urn:ngsi-ld:Dataset:backup"]], noOverwrite: false, context: core, tenant: .default)
+            #expect(try await service.retrieve(id, tenant: .default).attributes[pm25]?.count == 2)
+            try await service.deleteAttribute(id, attribute: "pm25", datasetId: "urn:ngsi-ld:Dataset:backup", deleteAll: false, context: core, tenant: .default)
+            #expect(try await service.retrieve(id, tenant: .default).attributes[pm25]?.map { $0["value"] } == [.integer(20)])
+            // partial update keeps unitCode, changes value
+            try await service.partialUpdate(id, attribute: "no2", ["value": 41], context: core, tenant: .default)
+            let no2 = try await service.retrieve(id, tenant: .default).attributes["https://uri.etsi.org/ngsi-ld/default-context/no2"]?.first
+            #expect(no2?["value"] == .integer(41) && no2?["unitCode"] == "GQ")
+            // merge-patch: urn:ngsi-ld:null deletes
+            try await service.merge(id, ["no2": "urn:ngsi-ld:null", "pm25": 22], context: core, tenant: .default)
+            let merged = try await service.retrieve(id, tenant: .default)
+            #expect(merged.attributes["https://uri.etsi.org/ngsi-ld/default-context/no2"] == nil)
+            #expect(merged.attributes[pm25]?.first?["value"] == .integer(22))
+            await #expect { try await service.deleteAttribute(id, attribute: "nothing", datasetId: nil, deleteAll: false, context: core, tenant: .default) } throws: {
+                ($0 as? NGSIError)?.kind == .resourceNotFound
+            }
+            try await service.delete(id, tenant: .default)
+            await #expect { try await service.retrieve(id, tenant: .default) } throws: { ($0 as? NGSIError)?.kind == .resourceNotFound }
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func batchReportsPerEntityErrorsAndTenantsAreIsolated(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            let shenzhen = Tenant("shenzhen")
+            let body: JSON = [Self.sensor(1, pm25: 1, district: "a"), ["id": "not a uri", "type": "X"], ["id": "urn:x:2"]]
+            let outcome = try await service.batchCreate(body, context: core, tenant: shenzhen)
+            #expect(outcome.created == ["urn:ngsi-ld:AirQualityObserved:1"])
+            #expect(outcome.errors.count == 2 && outcome.errors.allSatisfy { $0.error.kind == .badRequestData })
+            let upsert = try await service.batchUpsert([Self.sensor(1, pm25: 2, district: "a"), Self.sensor(2, pm25: 2, district: "a")], mode: .update, context: core, tenant: shenzhen)
+            #expect(upsert.created == ["urn:ngsi-ld:AirQualityObserved:2"] && upsert.succeeded == ["urn:ngsi-ld:AirQualityObserved:1"])
+            // The default tenant sees none of it; an unknown tenant does not exist.
+            await #expect { try await service.retrieve("urn:ngsi-ld:AirQualityObserved:1", tenant: .default) } throws: { ($0 as? NGSIError)?.kind == .resourceNotFound }
+            await #expect { try await service.retrieve("urn:ngsi-ld:AirQualityObserved:1", tenant: Tenant("nowhere")) } throws: { ($0 as? NGSIError)?.kind == .nonexistentTenant }
+            let deleted = try await service.batchDelete(["urn:ngsi-ld:AirQualityObserved:1", "urn:ngsi-ld:AirQualityObserved:9"], tenant: shenzhen)
+            #expect(deleted.succeeded == ["urn:ngsi-ld:AirQualityObserved:1"] && deleted.errors.map(\.error.kind) == [.resourceNotFound])
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func invalidEntitiesStoreNothing(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            let bad: [JSON] = [
+                ["id": "urn:a:1"],
+                ["id": "urn:a:1", "type": "T", "p": ["type": "Relationship", "object": "not a uri"]],
+                ["id": "urn:a:1", "type": "T", "loc": ["type": "GeoProperty", "value": ["type": "Point", "coordinates": [114, 95]]]],
+                ["id": "urn:a:1", "type": "T", "loc": ["type": "GeoProperty", "value": ["type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]]]],
+                ["id": "urn:a:1", "type": "T", "p": ["type": "Property"]],
+                ["id": "urn:a:1", "type": "T", "p": ["type": "Banana", "value": 1]],
+                ["id": "urn:a:1", "type": "T", "p": ["type": "Property", "value": 1, "observedAt": "yesterday"]],
+            ]
+            for body in bad {
+                await #expect { try await service.create(body, context: core, tenant: .default) } throws: { ($0 as? NGSIError)?.kind == .badRequestData }
+            }
+            var all = EntityService.QueryParameters()
+            all.local = true
+            let remaining = try await ids(service, all)
+            #expect(remaining.isEmpty)
+        }
+    }
+}
