@@ -11,7 +11,6 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "citytwin", targets: ["citytwin"]),
-        .executable(name: "citytwin-bench", targets: ["CityTwinBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -99,20 +98,6 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: swiftSettings
-        ),
-        .executableTarget(
-            name: "CityTwinBenchmark",
-            dependencies: [
-                "CityKit",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: swiftSettings
-        ),
-        .testTarget(
-            name: "StorageTests",
-            dependencies: ["Storage", "CityKit"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,1 +1,0 @@
-print("citytwin-bench: not yet written; see BENCHMARKS.md")
