@@ -17,9 +17,10 @@ public let allMigrations: [Migration] = TwinMigrations.all + APIKeyStore.migrati
 struct DatabaseService: Service {
     let database: Database
     func run() async throws {
-        await withTaskCancellationOrGracefulShutdownHandler {
+        // The pool runs until graceful shutdown, then closes.
+        try? await cancelWhenGracefulShutdown {
             await database.run()
-        } onCancelOrGracefulShutdown: {}
+        }
         await database.close()
     }
 }

@@ -208,6 +208,7 @@ public struct QParser {
         }
         let raw = String(chars[start..<index]).trimmingCharacters(in: .whitespaces)
         guard !raw.isEmpty else { throw fail("expected a value") }
+        guard !raw.contains(where: { "()\"' <>[]{}".contains($0) }) else { throw fail("\(raw.prefix(40)) is not a value: quote strings") }
         if raw == "true" { return .bool(true) }
         if raw == "false" { return .bool(false) }
         if raw == "null" { return .null }

@@ -1,0 +1,97 @@
+import CityKit
+import CityTwinApp
+import Foundation
+import Hummingbird
+import HTTPTypes
+import NIOCore
+import NIOFoundationCompat
+import HummingbirdTesting
+import Testing
+
+/// The HTTP edge through the router, without a socket: status codes, ProblemDetails, auth.
+@Suite struct RouterTests {
+    func withApp(anonymousWrites: Bool = true, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-router-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var configuration = Configuration()
+        configuration.dataDirectory = dir.path
+        configuration.port = 0
+        configuration.allowAnonymousWrites = anonymousWrites
+        let app = try await buildApplication(configuration)
+        try await app.test(.router, body)
+    }
+
+    static let json: HTTPFields = [.contentType: "application/json"]
+    static let entity = #"{"id":"urn:ngsi-ld:Streetlight:sz-001","type":"Streetlight","status":{"type":"Property","value":"ok"},"name":{"type":"LanguageProperty","languageMap":{"zh":"深南大道1号灯","en":"Shennan Blvd lamp 1"}}}"#
+
+    func problemType(_ response: TestResponse) throws -> String? {
+        try JSONCoding.parse(Data(buffer: response.body))["type"]?.stringValue
+    }
+
+    @Test func createRetrieveAndErrors() async throws {
+        try await withApp { client in
+            let created = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: Self.entity))
+            #expect(created.status == .created)
+            #expect(created.headers[.location] == "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:sz-001")
+            let again = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: Self.entity))
+            #expect(again.status == .conflict)
+            #expect(try problemType(again) == "https://uri.etsi.org/ngsi-ld/errors/AlreadyExists")
+            let got = try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:sz-001?options=keyValues&lang=zh", method: .get)
+            #expect(got.status == .ok)
+            let body = try JSONCoding.parse(Data(buffer: got.body))
+            #expect(body["name"] == "深南大道1号灯")
+            #expect(got.headers[HTTPField.Name("Link")!]?.contains("ngsi-ld-core-context-v1.8.jsonld") == true)
+
+            let malformed = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: "{\"id\":"))
+            #expect(malformed.status == .badRequest)
+            #expect(try problemType(malformed) == "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest")
+            let wrongType = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: Self.entity))
+            #expect(wrongType.status == .unsupportedMediaType)
+            let missing = try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:none", method: .get)
+            #expect(missing.status == .notFound)
+            #expect(try problemType(missing) == "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound")
+            let noFilter = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .get)
+            #expect(noFilter.status == .badRequest)
+            let tooMany = try await client.execute(uri: "/ngsi-ld/v1/entities?type=Streetlight&limit=5000", method: .get)
+            #expect(tooMany.status == .forbidden)
+            #expect(try problemType(tooMany) == "https://uri.etsi.org/ngsi-ld/errors/TooManyResults")
+            let badQ = try await client.execute(uri: "/ngsi-ld/v1/entities?type=Streetlight&q=status%3D%3D(", method: .get)
+            #expect(badQ.status == .badRequest)
+            let notAcceptable = try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:sz-001", method: .get, headers: [.accept: "text/html"])
+            #expect(notAcceptable.status == .notAcceptable)
+            let tenant = try await client.execute(uri: "/ngsi-ld/v1/entities?type=Streetlight", method: .get, headers: [HTTPField.Name("NGSILD-Tenant")!: "nowhere"])
+            #expect(tenant.status == .notFound)
+            #expect(try problemType(tenant) == "https://uri.etsi.org/ngsi-ld/errors/NonexistentTenant")
+        }
+    }
+
+    @Test func batchAndPartialUpdatesAnswer207() async throws {
+        try await withApp { client in
+            let batch = "[\(Self.entity), {\"id\": \"bad id\", \"type\": \"Streetlight\"}]"
+            let created = try await client.execute(uri: "/ngsi-ld/v1/entityOperations/create", method: .post, headers: Self.json, body: ByteBuffer(string: batch))
+            #expect(created.status.code == 207)
+            let body = try JSONCoding.parse(Data(buffer: created.body))
+            #expect(body["success"] == ["urn:ngsi-ld:Streetlight:sz-001"])
+            #expect(body["errors"]?.arrayValue?.count == 1)
+            let update = try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:sz-001/attrs", method: .patch, headers: Self.json,
+                                                  body: ByteBuffer(string: #"{"status":{"type":"Property","value":"broken"},"power":{"type":"Property","value":60}}"#))
+            #expect(update.status.code == 207)
+            #expect(try JSONCoding.parse(Data(buffer: update.body))["notUpdated"]?.arrayValue?.first?["attributeName"] == "power")
+            let query = try await client.execute(uri: "/ngsi-ld/v1/entities?type=Streetlight&q=status==%22broken%22&count=true", method: .get)
+            #expect(query.headers[HTTPField.Name("NGSILD-Results-Count")!] == "1")
+        }
+    }
+
+    @Test func writesNeedCredentialsUnlessAllowed() async throws {
+        try await withApp(anonymousWrites: false) { client in
+            let anonymous = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: Self.entity))
+            #expect(anonymous.status == .unauthorized)
+            var badKey = Self.json
+            badKey[HTTPField.Name("X-API-Key")!] = "ct_not_a_key"
+            let rejected = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: badKey, body: ByteBuffer(string: Self.entity))
+            #expect(rejected.status == .unauthorized)
+            let read = try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:sz-001", method: .get)
+            #expect(read.status == .notFound)
+        }
+    }
+}
