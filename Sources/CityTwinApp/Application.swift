@@ -49,19 +49,18 @@ public func buildApplication(_ configuration: Configuration, logger: Logger? = n
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
     }
     let database = try await Database.open(backend, logger: logger)
-    let components = try await withThrowingTaskGroup(of: Void.self) { group in
-        // PostgreSQL's pool must run while migrating; it runs for good inside the service group afterwards.
-        group.addTask { await database.run() }
-        defer { group.cancelAll() }
-        try await Migrator(allMigrations).run(on: database)
-        return try await makeRouter(configuration, database: database, logger: logger)
-    }
-    logger.info("storage ready", metadata: ["database": "\(backend)"])
+    let router = try await makeRouter(configuration, database: database, logger: logger)
     var app = Application(
-        router: components,
+        router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "CityTwin"),
         logger: logger)
     app.addServices(DatabaseService(database: database))
+    // The pool runs as a service; the schema is brought up to date before the server accepts requests.
+    let startLogger = logger
+    app.beforeServerStarts {
+        try await Migrator(allMigrations).run(on: database)
+        startLogger.info("storage ready", metadata: ["database": "\(backend)"])
+    }
     return app
 }
 
@@ -80,8 +79,9 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
     let tokens: TokenVerifier? = if let secret = configuration.jwtSecret { await TokenVerifier(secret: secret) } else { nil }
     let keys = APIKeyStore(database: database)
     let publicURL = configuration.publicURL ?? "http://\(configuration.host):\(configuration.port)"
+    let contextStore = SQLContextStore(database: database)
     let contexts = ContextResolver(
-        store: SQLContextStore(database: database), fetcher: HTTPContextFetcher(),
+        store: contextStore, fetcher: HTTPContextFetcher(),
         hostedBase: publicURL + "/ngsi-ld/v1/jsonldContexts/", logger: logger)
     let entities = EntityService(store: SQLEntityStore(database: database), maximumLimit: configuration.maximumQueryLimit)
     let ngsi = router.group("ngsi-ld/v1")
@@ -90,5 +90,7 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
     EntityController(service: entities, contexts: contexts, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
         .addRoutes(to: ngsi)
     DiscoveryController(service: entities, contexts: contexts).addRoutes(to: ngsi)
+    ContextController(resolver: contexts, store: contextStore, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
+        .addRoutes(to: ngsi)
     return router
 }

@@ -94,4 +94,34 @@ import Testing
             #expect(read.status == .notFound)
         }
     }
+
+    @Test func hostedContextsServeChineseTerms() async throws {
+        try await withApp { client in
+            let posted = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts", method: .post, headers: Self.json,
+                                                  body: ByteBuffer(string: #"{"@context": {"温度": "https://example.org/city/temperature", "路灯": "https://example.org/city/Streetlight"}}"#))
+            #expect(posted.status == .created)
+            let location = try #require(posted.headers[.location])
+            let listed = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts?details=true", method: .get)
+            let entry = try #require(try JSONCoding.parse(Data(buffer: listed.body)).arrayValue?.first)
+            #expect(entry["kind"] == "Hosted")
+            let url = try #require(entry["URL"]?.stringValue)
+            #expect(url.hasSuffix(location.split(separator: "/").last.map(String.init) ?? "?"))
+            let link = "<\(url)>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+            var headers = Self.json
+            headers[HTTPField.Name("Link")!] = link
+            let created = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: headers,
+                                                   body: ByteBuffer(string: #"{"id": "urn:ngsi-ld:Streetlight:ns-9", "type": "路灯", "温度": {"type": "Property", "value": 41.5}}"#))
+            #expect(created.status == .created)
+            // Without the context the names come back expanded; with it, in Chinese.
+            let plain = try JSONCoding.parse(Data(buffer: try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:ns-9", method: .get).body))
+            #expect(plain["https://example.org/city/temperature"]?["value"] == .double(41.5))
+            let compacted = try await client.execute(uri: "/ngsi-ld/v1/entities?type=路灯&q=温度>40".addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed)!, method: .get, headers: [HTTPField.Name("Link")!: link])
+            let first = try #require(try JSONCoding.parse(Data(buffer: compacted.body)).arrayValue?.first)
+            #expect(first["type"] == "路灯")
+            #expect(first["温度"]?["value"] == .double(41.5))
+            let deleted = try await client.execute(uri: location, method: .delete)
+            #expect(deleted.status == .noContent)
+            #expect(try await client.execute(uri: location, method: .get).status == .notFound)
+        }
+    }
 }

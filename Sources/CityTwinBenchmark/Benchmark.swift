@@ -1,0 +1,169 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Measures the server over loopback HTTP: the issue's throughput, latency and memory targets, each also
+/// as a ratio to the server's own no-op route rate measured in the same run.
+@main
+struct Benchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "citytwin-bench", abstract: "Benchmark a citytwin server over loopback HTTP.")
+
+    @Option(help: "The citytwin binary to start.") var binary = ".build/release/citytwin"
+    @Option(help: "Database URL for the server (default: SQLite in a temporary directory).") var database: String?
+    @Option(help: "Entities to load.") var entities = 100_000
+    @Option(help: "Entities in one batch upsert request.") var batchSize = 1000
+    @Option(help: "Entities patched in the PATCH test.") var patches = 10_000
+    @Option(help: "Concurrent connections for PATCH and retrieve.") var connections = 32
+    @Option(help: "Queries for the query-latency figure.") var queries = 500
+
+    func run() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--allow-anonymous-writes", "--log-level", "warning", "--max-limit", "1000"]
+        arguments += database.map { ["--database", $0] } ?? ["--data-dir", dir.path]
+        let server = try await Server.start(binary: binary, arguments: arguments)
+        defer { server.process.terminate() }
+        let base = "http://127.0.0.1:\(server.port)"
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let load = Load(client: client, base: base)
+        do {
+            try await measure(load, server: server)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    func measure(_ load: Load, server: Server) async throws {
+
+        print("backend: \(database.map { _ in "postgresql" } ?? "sqlite"), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
+
+        let noop = try await load.rate(requests: 20_000, concurrency: connections) { _ in (.GET, "/health", nil) }
+        print(String(format: "no-op route (/health):            %9.0f req/s", noop))
+
+        let batches = entities / batchSize
+        let upsertStart = ContinuousClock.now
+        try await load.run(count: batches, concurrency: 4) { b in
+            let body = "[" + (0..<batchSize).map { Self.entity(b * batchSize + $0) }.joined(separator: ",") + "]"
+            return (.POST, "/ngsi-ld/v1/entityOperations/upsert", body)
+        }
+        let upsert = Double(batches * batchSize) / (ContinuousClock.now - upsertStart).seconds
+        print(String(format: "batch upsert, 5 attributes:       %9.0f entities/s  (target ≥ 20000; %.2f× no-op)", upsert, upsert / noop))
+
+        let patch = try await load.rate(requests: patches, concurrency: connections) { i in
+            (.PATCH, "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:\(i % entities)/attrs/temperature", #"{"value": \#(Double(i % 400) / 10)}"#)
+        }
+        print(String(format: "single-attribute PATCH:           %9.0f updates/s   (target ≥ 5000; %.2f× no-op)", patch, patch / noop))
+
+        let retrieve = try await load.rate(requests: 20_000, concurrency: connections) { i in
+            (.GET, "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:\((i * 7919) % entities)", nil)
+        }
+        print(String(format: "retrieve by id:                   %9.0f req/s       (target ≥ 10000; %.2f× no-op)", retrieve, retrieve / noop))
+
+        var latencies: [Double] = []
+        for i in 0..<queries {
+            let low = Double(i % 30)
+            let start = ContinuousClock.now
+            try await load.send(.GET, "/ngsi-ld/v1/entities?type=AirQualitySensor&q=temperature%3E\(low);temperature%3C\(low + 0.5);district==%22福田区%22&limit=20")
+            latencies.append((ContinuousClock.now - start).seconds * 1000)
+        }
+        latencies.sort()
+        print(String(format: "query type + q over %d:       p50 %.1f ms, p99 %.1f ms (target p99 ≤ 20 ms)", entities, latencies[latencies.count / 2], latencies[latencies.count * 99 / 100]))
+
+        print(String(format: "server resident memory:           %9.0f MB (target ≤ 300 MB)", Double(server.residentKB()) / 1024))
+    }
+
+    static let districts = ["福田区", "南山区", "罗湖区", "宝安区", "龙岗区"]
+
+    static func entity(_ n: Int) -> String {
+        let lon = 113.8 + Double(n % 1000) / 2000
+        let lat = 22.45 + Double(n / 1000 % 100) / 400
+        return #"{"id":"urn:ngsi-ld:AirQualitySensor:\#(n)","type":"AirQualitySensor","temperature":{"type":"Property","value":\#(Double(n % 400) / 10),"unitCode":"CEL","observedAt":"2026-11-25T02:00:00Z"},"pm25":{"type":"Property","value":\#(n % 150)},"district":{"type":"Property","value":"\#(districts[n % 5])"},"refDevice":{"type":"Relationship","object":"urn:ngsi-ld:Device:\#(n)"},"location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[\#(lon),\#(lat)]}}}"#
+    }
+}
+
+struct Load {
+    let client: HTTPClient
+    let base: String
+
+    struct Failure: Error, CustomStringConvertible { let description: String }
+
+    func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await client.execute(request, timeout: .seconds(120))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        guard response.status.code < 300 else {
+            throw Failure(description: "\(method) \(path) → \(response.status.code): \(String(buffer: bytes).prefix(300))")
+        }
+    }
+
+    func run(count: Int, concurrency: Int, _ make: @escaping @Sendable (Int) -> (HTTPMethod, String, String?)) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    var i = worker
+                    while i < count {
+                        let (method, path, body) = make(i)
+                        try await send(method, path, body)
+                        i += concurrency
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Requests per second for `requests` requests at `concurrency`.
+    func rate(requests: Int, concurrency: Int, _ make: @escaping @Sendable (Int) -> (HTTPMethod, String, String?)) async throws -> Double {
+        let start = ContinuousClock.now
+        try await run(count: requests, concurrency: concurrency, make)
+        return Double(requests) / (ContinuousClock.now - start).seconds
+    }
+}
+
+struct Server {
+    let process: Process
+    let port: Int
+
+    static func start(binary: String, arguments: [String]) async throws -> Server {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let data = pipe.fileHandleForReading.availableData
+            text += String(decoding: data, as: UTF8.self)
+            if let range = text.range(of: "listening on 127.0.0.1:"), let port = Int(text[range.upperBound...].prefix { $0.isNumber }) {
+                return Server(process: process, port: port)
+            }
+            if !process.isRunning { break }
+        }
+        throw Load.Failure(description: "the server did not start: \(text)")
+    }
+
+    func residentKB() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+import CityKit
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOFoundationCompat
+import Storage
+import Synchronization
+import Testing
+
+/// The real binary on a real socket, driven by a real HTTP client; on SQLite and on PostgreSQL.
+@Suite(.serialized) struct EndToEndTests {
+    struct Reply {
+        let status: Int
+        let headers: [(String, String)]
+        let body: JSON?
+        func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
+    }
+
+    func send(_ method: HTTPMethod, _ url: String, _ body: String? = nil, contentType: String = "application/json", timeout: Int64 = 30) async throws -> Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        let json = bytes.readableBytes > 0 ? try? JSONCoding.parse(Data(buffer: bytes)) : nil
+        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: json)
+    }
+
+    func storageArguments(_ kind: DialectKind, dataDir: URL) async throws -> [String] {
+        switch kind {
+        case .sqlite: return ["--data-dir", dataDir.path]
+        case .postgres: return ["--database", try await TestDatabases.makePostgresDatabase()]
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func servesPersistsAndShutsDownGracefully(_ kind: DialectKind) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-e2e-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let storage = try await storageArguments(kind, dataDir: dir)
+        let server = try await ServerProcess(arguments: storage + ["--allow-anonymous-writes"])
+        let base = "http://127.0.0.1:\(server.port)"
+
+        #expect(try await send(.GET, base + "/health").status == 200)
+        let manhole = #"{"id":"urn:ngsi-ld:ManholeCover:ft-0042","type":"ManholeCover","status":{"type":"Property","value":"displaced"},"name":{"type":"LanguageProperty","languageMap":{"zh":"福华路井盖","en":"Fuhua Rd cover"}},"location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[114.06,22.53]}}}"#
+        #expect(try await send(.POST, base + "/ngsi-ld/v1/entities", manhole).status == 201)
+        // 100 concurrent single-entity creates go through group commit and are all there.
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for i in 0..<100 {
+                group.addTask {
+                    try await send(.POST, base + "/ngsi-ld/v1/entities", #"{"id":"urn:ngsi-ld:Streetlight:\#(i)","type":"Streetlight","power":{"type":"Property","value":\#(i)}}"#).status
+                }
+            }
+            for try await status in group { #expect(status == 201) }
+        }
+        let geo = try await send(.GET, base + "/ngsi-ld/v1/entities?type=ManholeCover&lang=zh&options=keyValues")
+        #expect(geo.body?.arrayValue?.first?["name"] == "福华路井盖")
+        let counted = try await send(.GET, base + "/ngsi-ld/v1/entities?type=Streetlight&q=power%3E=50&limit=0&count=true")
+        #expect(counted.header("NGSILD-Results-Count") == "50")
+        let tooBig = try await send(.POST, base + "/ngsi-ld/v1/entities", "{\"id\":\"urn:x:1\",\"type\":\"T\",\"p\":\"" + String(repeating: "x", count: 2 << 20) + "\"}")
+        #expect(tooBig.status == 413)
+        #expect(tooBig.body?["type"]?.stringValue?.hasPrefix("https://uri.etsi.org/ngsi-ld/errors/") == true)
+
+        #expect(try await server.stop(signal: SIGTERM) == 0)
+
+        // Restarted on the same storage, everything accepted is still there.
+        let again = try await ServerProcess(arguments: storage)
+        let all = try await send(.GET, "http://127.0.0.1:\(again.port)/ngsi-ld/v1/entities?type=Streetlight,ManholeCover&limit=0&count=true")
+        #expect(all.header("NGSILD-Results-Count") == "101")
+        _ = try await again.stop()
+    }
+
+    @Test func acceptedWritesSurviveKill9() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-kill-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try await ServerProcess(arguments: ["--data-dir", dir.path, "--allow-anonymous-writes"])
+        let base = "http://127.0.0.1:\(server.port)"
+        let accepted = Counter()
+        let stop = Counter()
+        let finished = Counter()
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for i in 0..<200 where stop.value == 0 {
+                        let reply = try? await send(.POST, base + "/ngsi-ld/v1/entities", #"{"id":"urn:ngsi-ld:Reading:\#(worker)-\#(i)","type":"Reading","v":{"type":"Property","value":\#(i)}}"#, timeout: 5)
+                        if reply?.status == 201 { accepted.increment() }
+                    }
+                    finished.increment()
+                }
+            }
+            // Kill the server in the middle of the stream.
+            while accepted.value < 300 && finished.value < 8 { try? await Task.sleep(for: .milliseconds(5)) }
+            _ = try? await server.stop(signal: SIGKILL)
+            stop.increment()
+            await group.waitForAll()
+        }
+        let again = try await ServerProcess(arguments: ["--data-dir", dir.path])
+        let stored = try await send(.GET, "http://127.0.0.1:\(again.port)/ngsi-ld/v1/entities?type=Reading&limit=0&count=true")
+        let count = Int(stored.header("NGSILD-Results-Count") ?? "") ?? -1
+        let acknowledged = accepted.value
+        #expect(acknowledged > 0)
+        #expect(count >= acknowledged, "every write answered 201 before the kill is stored")
+        _ = try await again.stop()
+    }
+}
+
+/// A count shared by concurrent tasks.
+final class Counter: Sendable {
+    private let count = Atomic<Int>(0)
+    func increment() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}

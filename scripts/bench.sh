@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Benchmarks the server in release mode over loopback HTTP, on SQLite and on PostgreSQL.
+# Extra arguments go to citytwin-bench (e.g. --entities 20000 for a quick run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/opt/swift/usr/bin:$PATH
+source scripts/lib/postgres.sh
+need_packages postgresql-15
+swift build -c release --product citytwin
+swift build -c release --product citytwin-bench
+echo "== SQLite"
+.build/release/citytwin-bench "$@"
+start_postgres
+trap stop_postgres EXIT
+runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
+echo "== PostgreSQL"
+.build/release/citytwin-bench --database "postgres://postgres@127.0.0.1:${PGPORT}/bench" "$@"
