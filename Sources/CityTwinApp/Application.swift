@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CityKit
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import Metrics
@@ -92,5 +93,11 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
     DiscoveryController(service: entities, contexts: contexts).addRoutes(to: ngsi)
     ContextController(resolver: contexts, store: contextStore, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
         .addRoutes(to: ngsi)
+    // Anything else under the NGSI-LD base path is a ProblemDetails 404, not an empty one.
+    for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+        ngsi.on("**", method: method) { request, _ -> Response in
+            throw NGSIError.notFound("no NGSI-LD resource at \(request.uri.path)")
+        }
+    }
     return router
 }

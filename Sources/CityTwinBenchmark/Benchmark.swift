@@ -21,7 +21,7 @@ struct Benchmark: AsyncParsableCommand {
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--allow-anonymous-writes", "--log-level", "warning", "--max-limit", "1000"]
+        var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--allow-anonymous-writes", "--max-limit", "1000"]
         arguments += database.map { ["--database", $0] } ?? ["--data-dir", dir.path]
         let server = try await Server.start(binary: binary, arguments: arguments)
         defer { server.process.terminate() }
@@ -41,10 +41,10 @@ struct Benchmark: AsyncParsableCommand {
 
     func measure(_ load: Load, server: Server) async throws {
 
-        print("backend: \(database.map { _ in "postgresql" } ?? "sqlite"), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
+        say("backend: \(database.map { _ in "postgresql" } ?? "sqlite"), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
 
         let noop = try await load.rate(requests: 20_000, concurrency: connections) { _ in (.GET, "/health", nil) }
-        print(String(format: "no-op route (/health):            %9.0f req/s", noop))
+        say(String(format: "no-op route (/health):            %9.0f req/s", noop))
 
         let batches = entities / batchSize
         let upsertStart = ContinuousClock.now
@@ -53,17 +53,17 @@ struct Benchmark: AsyncParsableCommand {
             return (.POST, "/ngsi-ld/v1/entityOperations/upsert", body)
         }
         let upsert = Double(batches * batchSize) / (ContinuousClock.now - upsertStart).seconds
-        print(String(format: "batch upsert, 5 attributes:       %9.0f entities/s  (target ≥ 20000; %.2f× no-op)", upsert, upsert / noop))
+        say(String(format: "batch upsert, 5 attributes:       %9.0f entities/s  (target ≥ 20000; %.2f× no-op)", upsert, upsert / noop))
 
         let patch = try await load.rate(requests: patches, concurrency: connections) { i in
             (.PATCH, "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:\(i % entities)/attrs/temperature", #"{"value": \#(Double(i % 400) / 10)}"#)
         }
-        print(String(format: "single-attribute PATCH:           %9.0f updates/s   (target ≥ 5000; %.2f× no-op)", patch, patch / noop))
+        say(String(format: "single-attribute PATCH:           %9.0f updates/s   (target ≥ 5000; %.2f× no-op)", patch, patch / noop))
 
         let retrieve = try await load.rate(requests: 20_000, concurrency: connections) { i in
             (.GET, "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:\((i * 7919) % entities)", nil)
         }
-        print(String(format: "retrieve by id:                   %9.0f req/s       (target ≥ 10000; %.2f× no-op)", retrieve, retrieve / noop))
+        say(String(format: "retrieve by id:                   %9.0f req/s       (target ≥ 10000; %.2f× no-op)", retrieve, retrieve / noop))
 
         var latencies: [Double] = []
         for i in 0..<queries {
@@ -73,9 +73,9 @@ struct Benchmark: AsyncParsableCommand {
             latencies.append((ContinuousClock.now - start).seconds * 1000)
         }
         latencies.sort()
-        print(String(format: "query type + q over %d:       p50 %.1f ms, p99 %.1f ms (target p99 ≤ 20 ms)", entities, latencies[latencies.count / 2], latencies[latencies.count * 99 / 100]))
+        say(String(format: "query type + q over %d:       p50 %.1f ms, p99 %.1f ms (target p99 ≤ 20 ms)", entities, latencies[latencies.count / 2], latencies[latencies.count * 99 / 100]))
 
-        print(String(format: "server resident memory:           %9.0f MB (target ≤ 300 MB)", Double(server.residentKB()) / 1024))
+        say(String(format: "server resident memory:           %9.0f MB (target ≤ 300 MB)", Double(server.residentKB()) / 1024))
     }
 
     static let districts = ["福田区", "南山区", "罗湖区", "宝安区", "龙岗区"]
@@ -139,19 +139,22 @@ struct Server {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        // The server logs to a file that is polled for the port it bound.
+        let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-server-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logURL)
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
         var text = ""
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
-            let data = pipe.fileHandleForReading.availableData
-            text += String(decoding: data, as: UTF8.self)
+            text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
             if let range = text.range(of: "listening on 127.0.0.1:"), let port = Int(text[range.upperBound...].prefix { $0.isNumber }) {
                 return Server(process: process, port: port)
             }
             if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(50))
         }
         throw Load.Failure(description: "the server did not start: \(text)")
     }
@@ -166,4 +169,9 @@ struct Server {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Prints a line at once, also when the output is a file or a pipe.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -28,3 +28,16 @@ import Testing
         }
     }
 }
+
+@Suite struct TimestampTests {
+    @Test func formatsAndParsesUTCWithMilliseconds() {
+        let date = Date(timeIntervalSince1970: 1_795_572_000.123)
+        #expect(Timestamp.string(date) == "2026-11-25T02:00:00.123Z")
+        #expect(Timestamp.string(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+        #expect(abs(Timestamp.parse("2026-11-25T02:00:00.123Z")!.timeIntervalSince1970 - 1_795_572_000.123) < 0.0005)
+        #expect(Timestamp.parse("2026-11-25T02:00:00Z")?.timeIntervalSince1970 == 1_795_572_000)
+        #expect(Timestamp.parse("2026-11-25T10:00:00+08:00")?.timeIntervalSince1970 == 1_795_572_000)
+        #expect(Timestamp.parse("2026-02-30T00:00:00Z") == nil)
+        #expect(Timestamp.parse("yesterday") == nil)
+    }
+}

@@ -39,18 +39,12 @@ public struct ContextController<Context: TwinRequestContext>: Sendable {
     }
 
     @Sendable func add(_ request: Request, context: Context) async throws -> Response {
-        if !(allowAnonymousWrites || context.principal.canWrite) {
-            throw context.principal.kind == .anonymous ? NGSIError(.unauthorized, "adding a context needs credentials") : NGSIError(.forbidden, "not allowed")
-        }
+        try NGSIRequest.authorizeWrite(context.principal, anonymousAllowed: allowAnonymousWrites)
         let type = NGSIRequest.mediaType(request.headers[.contentType])
         guard type == "application/json" || type == "application/ld+json" else {
             throw NGSIError(.unsupportedMediaType, "Content-Type must be application/json or application/ld+json")
         }
-        var request = request
-        let buffer: ByteBuffer
-        do { buffer = try await request.collectBody(upTo: bodyLimit) } catch { throw NGSIError(.payloadTooLarge, "the body is larger than \(bodyLimit) bytes") }
-        let json: JSON
-        do { json = try JSONCoding.parse(Data(buffer.readableBytesView)) } catch { throw NGSIError.invalid("the body is not valid JSON: \(error)") }
+        let json = try await NGSIRequest.readJSON(request, limit: bodyLimit)
         guard case .object(let object) = json, let inner = object["@context"] else { throw NGSIError.badData("the body must be an object with @context") }
         switch inner {
         case .object, .array, .string: break
@@ -79,9 +73,7 @@ public struct ContextController<Context: TwinRequestContext>: Sendable {
     }
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> Response {
-        if !(allowAnonymousWrites || context.principal.canWrite) {
-            throw context.principal.kind == .anonymous ? NGSIError(.unauthorized, "deleting a context needs credentials") : NGSIError(.forbidden, "not allowed")
-        }
+        try NGSIRequest.authorizeWrite(context.principal, anonymousAllowed: allowAnonymousWrites)
         let found = try await find(context)
         if request.uri.queryParameters.get("reload") == "true" {
             guard found.kind == .cached else { throw NGSIError.badData("only cached contexts can be reloaded") }

@@ -40,9 +40,7 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
     // MARK: Shared steps
 
     func authorizeWrite(_ context: Context) throws(NGSIError) {
-        if allowAnonymousWrites || context.principal.canWrite { return }
-        if context.principal.kind == .anonymous { throw NGSIError(.unauthorized, "writes need an API key or a bearer token") }
-        throw NGSIError(.forbidden, "\(context.principal.id) may not change the twin")
+        try NGSIRequest.authorizeWrite(context.principal, anonymousAllowed: allowAnonymousWrites)
     }
 
     func writeBody(_ request: Request, _ context: Context, mergePatch: Bool = false) async throws -> (JSON, LDContext, Tenant) {

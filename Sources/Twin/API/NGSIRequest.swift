@@ -46,6 +46,20 @@ struct NGSIRequest {
         guard let type, allowed.contains(type) else {
             throw NGSIError(.unsupportedMediaType, "Content-Type must be \(allowed.joined(separator: " or "))")
         }
+        let json = try await readJSON(request, limit: limit)
+        let link = try linkContext(request)
+        let inline = inlineContext(json)
+        if type == "application/ld+json" {
+            if link != nil { throw NGSIError.badData("with application/ld+json the @context goes in the body, not in a Link header") }
+            guard let inline else { throw NGSIError.badData("application/ld+json needs @context in the body") }
+            return (json, inline)
+        }
+        if inline != nil { throw NGSIError.badData("with application/json the @context goes in a Link header, not in the body") }
+        return (json, link.map(JSON.string))
+    }
+
+    /// Reads the body within `limit` bytes and parses it as JSON.
+    static func readJSON(_ request: Request, limit: Int) async throws -> JSON {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw NGSIError(.payloadTooLarge, "the body is \(length) bytes; at most \(limit) are accepted")
         }
@@ -56,21 +70,18 @@ struct NGSIRequest {
         } catch {
             throw NGSIError(.payloadTooLarge, "the body is larger than \(limit) bytes")
         }
-        let json: JSON
         do {
-            json = try JSONCoding.parse(Data(buffer.readableBytesView))
+            return try JSONCoding.parse(Data(buffer.readableBytesView))
         } catch {
             throw NGSIError.invalid("the body is not valid JSON: \(error)")
         }
-        let link = try linkContext(request)
-        let inline = inlineContext(json)
-        if type == "application/ld+json" {
-            if link != nil { throw NGSIError.badData("with application/ld+json the @context goes in the body, not in a Link header") }
-            guard let inline else { throw NGSIError.badData("application/ld+json needs @context in the body") }
-            return (json, inline)
-        }
-        if inline != nil { throw NGSIError.badData("with application/json the @context goes in a Link header, not in the body") }
-        return (json, link.map(JSON.string))
+    }
+
+    /// Writes need a principal with a writing role, unless the server allows anonymous writes.
+    static func authorizeWrite(_ principal: Principal, anonymousAllowed: Bool) throws(NGSIError) {
+        if anonymousAllowed || principal.canWrite { return }
+        if principal.kind == .anonymous { throw NGSIError(.unauthorized, "writes need an API key or a bearer token") }
+        throw NGSIError(.forbidden, "\(principal.id) may not make this change")
     }
 
     /// The @context of a body: the object's, or for an array the first item's.

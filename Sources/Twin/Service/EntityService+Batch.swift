@@ -86,33 +86,33 @@ extension EntityService {
     }
 
     public func batchUpdate(_ body: JSON, noOverwrite: Bool, context: LDContext, tenant: Tenant) async throws -> BatchOutcome {
-        var outcome = BatchOutcome()
-        let now = clock.now()
-        let entities = parseBatch(try Self.items(body), context: context, requireType: false, outcome: &outcome)
-        let byID = Self.lastByID(entities)
-        let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
-            guard var entity = existing else { throw .notFound("entity \(id) was not found") }
-            let input = byID[id]!
+        try await modifyExisting(body, context: context, tenant: tenant) { input, entity, now in
             for (name, instances) in input.attributes {
                 for instance in instances where !(noOverwrite && entity.has(name, datasetId: instance["datasetId"])) {
                     entity.put(name, instance, now: now)
                 }
             }
             entity.modifiedAt = now
-            return .put(entity)
         }
-        collect(results, ids: entities.map(\.id), into: &outcome, created: false)
-        return outcome
     }
 
     public func batchMerge(_ body: JSON, context: LDContext, tenant: Tenant) async throws -> BatchOutcome {
+        try await modifyExisting(body, context: context, tenant: tenant) { input, entity, now in
+            Self.merge(input, into: &entity, now: now)
+        }
+    }
+
+    /// Applies `edit` to each entity of the batch that exists; absent ones fail with ResourceNotFound.
+    private func modifyExisting(
+        _ body: JSON, context: LDContext, tenant: Tenant, _ edit: @escaping @Sendable (Entity, inout Entity, Date) -> Void
+    ) async throws -> BatchOutcome {
         var outcome = BatchOutcome()
         let now = clock.now()
         let entities = parseBatch(try Self.items(body), context: context, requireType: false, outcome: &outcome)
         let byID = Self.lastByID(entities)
         let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
             guard var entity = existing else { throw .notFound("entity \(id) was not found") }
-            Self.merge(byID[id]!, into: &entity, now: now)
+            edit(byID[id]!, &entity, now)
             return .put(entity)
         }
         collect(results, ids: entities.map(\.id), into: &outcome, created: false)
