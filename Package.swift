@@ -4,6 +4,8 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    // Our own targets build without warnings; a new one fails the build.
+    .unsafeFlags(["-warnings-as-errors"]),
 ]
 
 let package = Package(

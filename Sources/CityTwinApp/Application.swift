@@ -19,7 +19,7 @@ struct DatabaseService: Service {
     let database: Database
     func run() async throws {
         // The pool runs until graceful shutdown, then closes.
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await database.run()
         }
         await database.close()

@@ -141,7 +141,7 @@ struct Server {
         process.arguments = arguments
         // The server logs to a file that is polled for the port it bound.
         let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-server-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logURL)
         process.standardOutput = handle
         process.standardError = handle

@@ -38,10 +38,10 @@ public enum TestDatabases {
             guard let url = postgresURL else { throw StorageError.invalidURL("CITYTWIN_TEST_POSTGRES_URL is not set") }
             let admin = try PostgresLocation(url: url)
             let name = "citytwin_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased())"
-            try await withAdmin(admin) { db in try await db.raw(SQLQueryString("CREATE DATABASE \(name)")).run() }
+            try await withAdmin(admin) { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
             backend = .postgres(admin.with(database: name))
             cleanup = {
-                try await withAdmin(admin) { db in try await db.raw(SQLQueryString("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")).run() }
+                try await withAdmin(admin) { db in try await db.raw("DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)").run() }
             }
         }
         let database = try await Database.open(backend, logger: logger)
@@ -67,7 +67,7 @@ public enum TestDatabases {
         guard let url = postgresURL else { throw StorageError.invalidURL("CITYTWIN_TEST_POSTGRES_URL is not set") }
         let admin = try PostgresLocation(url: url)
         let name = "citytwin_test_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased())"
-        try await withAdmin(admin) { db in try await db.raw(SQLQueryString("CREATE DATABASE \(name)")).run() }
+        try await withAdmin(admin) { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
         let location = admin.with(database: name)
         return "postgres://\(location.username)\(location.password.map { ":" + $0 } ?? "")@\(location.host):\(location.port)/\(name)"
     }

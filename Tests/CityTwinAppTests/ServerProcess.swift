@@ -23,7 +23,7 @@ final class ServerProcess: Sendable {
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0"] + arguments
         // The server's output goes to a file that is polled: no pipe reader thread to keep alive.
         let logURL = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-server-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: logURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logURL.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logURL)
         process.standardOutput = handle
         process.standardError = handle

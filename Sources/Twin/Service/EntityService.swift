@@ -45,7 +45,7 @@ public struct EntityService: Sendable {
             guard existing == nil else { throw NGSIError(.alreadyExists, "entity \(id) already exists") }
             return .put(entity)
         }
-        try results[0].get()
+        _ = try results[0].get()
         return entity.id
     }
 
@@ -63,7 +63,7 @@ public struct EntityService: Sendable {
             guard existing != nil else { throw .notFound("entity \(id) was not found") }
             return .delete
         }
-        try results[0].get()
+        _ = try results[0].get()
     }
 
     /// PUT /entities/{id}: the body replaces every attribute (and the type).
@@ -235,13 +235,13 @@ public struct EntityService: Sendable {
             box.set(value)
             return change
         }
-        try results[0].get()
+        _ = try results[0].get()
         return box.get()!
     }
 
     private func single(_ id: String, _ tenant: Tenant, _ body: @escaping @Sendable (String, Entity?) throws(NGSIError) -> EntityChange) async throws {
         let results = try await store.apply([id], tenant: tenant, body)
-        try results[0].get()
+        _ = try results[0].get()
     }
 
     /// Reads of an unknown tenant answer `NonexistentTenant`.
