@@ -55,18 +55,21 @@ public enum Timestamp {
         return nil
     }
 
+    /// The decimal number written in `bytes[range]`, if it is all digits.
+    static func decimal(_ bytes: [UInt8], _ range: Range<Int>) -> Int? {
+        var v = 0
+        for i in range {
+            guard bytes[i] >= 48 && bytes[i] <= 57 else { return nil }
+            v = v * 10 + Int(bytes[i] - 48)
+        }
+        return v
+    }
+
     /// Whether the leading `YYYY-MM-DD` names a real day (the formatters would roll February 30th over).
     static func hasValidCalendarDate(_ text: String) -> Bool {
         let b = Array(text.utf8.prefix(10))
         guard b.count == 10, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-") else { return false }
-        func number(_ range: Range<Int>) -> Int? {
-            var v = 0
-            for i in range {
-                guard b[i] >= 48 && b[i] <= 57 else { return nil }
-                v = v * 10 + Int(b[i] - 48)
-            }
-            return v
-        }
+        func number(_ range: Range<Int>) -> Int? { decimal(b, range) }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), (1...12).contains(month), day >= 1 else { return false }
         let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
         let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
@@ -79,14 +82,7 @@ public enum Timestamp {
         guard b.count >= 20, b.last == UInt8(ascii: "Z"), b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
             b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":")
         else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            var v = 0
-            for i in range {
-                guard b[i] >= 48 && b[i] <= 57 else { return nil }
-                v = v * 10 + Int(b[i] - 48)
-            }
-            return v
-        }
+        func number(_ range: Range<Int>) -> Int? { decimal(b, range) }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
             let minute = number(14..<16), let second = number(17..<19),
             (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61

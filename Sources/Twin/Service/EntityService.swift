@@ -114,8 +114,7 @@ public struct EntityService: Sendable {
         let now = clock.now()
         let input = try EntityInput(context: context, now: now).entity(body, idFromPath: id, requireType: false)
         try await requireTenant(tenant)
-        var outcome = PartialOutcome()
-        let result = try await single(id, tenant) { (id, existing) throws(NGSIError) in
+        return try await single(id, tenant) { (id, existing) throws(NGSIError) in
             guard var entity = existing else { throw .notFound("entity \(id) was not found") }
             var outcome = PartialOutcome()
             for type in input.types where !entity.types.contains(type) { entity.types.append(type) }
@@ -132,8 +131,6 @@ public struct EntityService: Sendable {
             entity.modifiedAt = now
             return (.put(entity), outcome)
         }
-        outcome = result
-        return outcome
     }
 
     /// PATCH /entities/{id}/attrs: replaces attributes that exist; reports the others as not updated.
