@@ -78,6 +78,11 @@ import Testing
             #expect(try await ids(service, q("refDevice==urn:ngsi-ld:Device:4")) == [id(4)])
             #expect(try await ids(service, q("pm25.observedAt>=2026-11-25T03:00:00Z")) == [id(3), id(4)])
             #expect(try await ids(service, q("!missing;pm25!=12")) == [id(2), id(3), id(4)])
+            // The same entity twice in one batch: its last state is what queries see.
+            _ = try await service.batchUpsert([Self.sensor(1, pm25: 500, district: "福田区"), Self.sensor(1, pm25: 600, district: "福田区")], mode: .replace, context: core, tenant: .default)
+            #expect(try await ids(service, q("pm25==500")).isEmpty)
+            #expect(try await ids(service, q("pm25==600")) == [id(1)])
+            _ = try await service.batchUpsert([Self.sensor(1, pm25: 12, district: "福田区")], mode: .replace, context: core, tenant: .default)
             var pattern = EntityService.QueryParameters()
             pattern.idPattern = ".*:[12]$"
             #expect(try await ids(service, pattern) == [id(1), id(2)])
@@ -140,8 +145,15 @@ import Testing
             await #expect { try await service.deleteAttribute(id, attribute: "nothing", datasetId: nil, deleteAll: false, context: core, tenant: .default) } throws: {
                 ($0 as? NGSIError)?.kind == .resourceNotFound
             }
+            // The value index follows every edit: queries see the new value, not the old.
+            #expect(try await ids(service, q("pm25==22")) == [id])
+            #expect(try await ids(service, q("pm25==10,20")).isEmpty)
+            #expect(try await ids(service, q("pm25>21")) == [id])
             try await service.delete(id, tenant: .default)
             await #expect { try await service.retrieve(id, tenant: .default) } throws: { ($0 as? NGSIError)?.kind == .resourceNotFound }
+            var any = EntityService.QueryParameters()
+            any.q = "pm25>0"
+            #expect(try await ids(service, any).isEmpty)
         }
     }
 

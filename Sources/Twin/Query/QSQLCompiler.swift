@@ -1,4 +1,5 @@
 import CityKit
+import Foundation
 import SQLKit
 import Storage
 
@@ -9,6 +10,7 @@ import Storage
 /// string never compares with a number.
 struct QSQLCompiler {
     let kind: DialectKind
+    let tenant: Tenant
 
     func compile(_ expression: QExpression) -> SQLQueryString {
         switch expression {
@@ -24,6 +26,7 @@ struct QSQLCompiler {
             let exists = existence(term.path)
             return term.negated ? "NOT \(exists)" : exists
         }
+        if let indexed = indexed(term.path, op, value) { return indexed }
         let condition: SQLQueryString
         switch (op, value) {
         case (.equal, .list(let items)):
@@ -42,6 +45,35 @@ struct QSQLCompiler {
             condition = compare(value, op, term.path)
         }
         return anyInstance(of: attribute, where: condition)
+    }
+
+    /// A comparison of a top-level attribute with numbers or strings, answered from `attr_values`.
+    private func indexed(_ path: QPath, _ op: QTerm.Operator, _ value: QValue) -> SQLQueryString? {
+        guard path.subAttributes.isEmpty, path.metadata == nil, path.compound.isEmpty else { return nil }
+        func column(_ v: QValue) -> (String, any Encodable & Sendable)? {
+            switch v {
+            case .number(let n): ("v.kind = 'n' AND v.num", n)
+            case .string(let s), .uri(let s), .dateTime(let s): ("v.kind = 's' AND v.num = 0 AND v.str", s)
+            default: nil
+            }
+        }
+        let condition: SQLQueryString
+        switch (op, value) {
+        case (.matches, _), (.notMatches, _), (.unequal, _):
+            return nil
+        case (.equal, .list(let items)):
+            let columns = items.compactMap(column)
+            guard columns.count == items.count, !columns.isEmpty else { return nil }
+            condition = "(" + (columns.map { "(\(unsafeRaw: $0.0) = \(bind: $0.1))" } as [SQLQueryString]).joined(separator: " OR ") + ")"
+        case (.equal, .range(let low, let high)):
+            guard let l = column(low), let h = column(high), l.0 == h.0 else { return nil }
+            condition = "\(unsafeRaw: l.0) >= \(bind: l.1) AND \(unsafeRaw: String(h.0.split(separator: " ").last!)) <= \(bind: h.1)"
+        default:
+            guard let c = column(value) else { return nil }
+            let sqlOp = [QTerm.Operator.equal: "=", .greater: ">", .greaterOrEqual: ">=", .less: "<", .lessOrEqual: "<="][op]!
+            condition = "\(unsafeRaw: c.0) \(unsafeRaw: sqlOp) \(bind: c.1)"
+        }
+        return "e.id IN (SELECT v.entity_id FROM attr_values v WHERE v.tenant = \(bind: tenant.name) AND v.name = \(bind: path.attribute) AND \(condition))"
     }
 
     private func anyInstance(of attribute: String, where condition: SQLQueryString) -> SQLQueryString {

@@ -37,6 +37,9 @@ public final class SQLEntityStore: EntityStore {
             var puts: [Entity] = []
             var typeChanges: [(id: String, types: [String], isNew: Bool)] = []
             var deletes: [String] = []
+            // For the value index: each id's state before the batch and after it.
+            var firstBefore: [String: Entity?] = [:]
+            var order: [String] = []
             for id in ids {
                 let before = existing[id]
                 do throws(NGSIError) {
@@ -45,10 +48,12 @@ public final class SQLEntityStore: EntityStore {
                     case .unchanged: break
                     case .put(let entity):
                         puts.append(entity)
+                        if firstBefore[id] == nil { firstBefore[id] = .some(before); order.append(id) }
                         if before?.types != entity.types { typeChanges.append((id, entity.types, before == nil)) }
                         existing[id] = entity
                     case .delete:
                         if before != nil { deletes.append(id) }
+                        if firstBefore[id] == nil { firstBefore[id] = .some(before); order.append(id) }
                         existing[id] = nil
                     }
                     results.append(.success(outcome))
@@ -57,6 +62,11 @@ public final class SQLEntityStore: EntityStore {
                 }
             }
             try await Self.write(puts, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
+            let valueChanges = order.map { id in
+                let (old, new) = (AttributeValueIndex.rows(of: firstBefore[id]!), AttributeValueIndex.rows(of: existing[id]))
+                return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
+            }
+            try await Self.writeValueIndex(valueChanges, tenant: tenant, kind: kind, on: db)
             return results
         }
         if needsTenantRow { _ = knownTenants.withLock { $0.insert(tenant.name) } }
@@ -95,6 +105,34 @@ public final class SQLEntityStore: EntityStore {
         for chunk in deletes.chunked(chunk) {
             try await db.raw("DELETE FROM entities WHERE tenant = \(bind: tenant.name) AND id IN (\(binds: chunk))").run()
         }
+    }
+
+    /// Keeps `attr_values` equal to the values of the stored entities, changing only what changed.
+    ///
+    /// Rows travel as one JSON array per statement (`[name, kind, num, str, entity]` each): one bound value
+    /// instead of six per row, which is what makes index upkeep cheap.
+    private static func writeValueIndex(
+        _ changes: [(id: String, removed: Set<AttributeValueIndex.Row>, added: Set<AttributeValueIndex.Row>)], tenant: Tenant, kind: DialectKind,
+        on db: any SQLDatabase
+    ) async throws {
+        func json(_ rows: [(String, AttributeValueIndex.Row)]) -> String {
+            JSONCoding.string(.array(rows.map { [.string($0.1.name), .string($0.1.kind), .double($0.1.number), .string($0.1.text), .string($0.0)] }))
+        }
+        let removed = changes.flatMap { change in change.removed.map { (change.id, $0) } }
+        for chunk in removed.chunked(2000) {
+            try await db.raw("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(rows(json(chunk), kind)))").run()
+        }
+        let added = changes.flatMap { change in change.added.map { (change.id, $0) } }
+        for chunk in added.chunked(2000) {
+            try await db.raw("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(rows(json(chunk), kind))) AS r WHERE true ON CONFLICT DO NOTHING").run()
+        }
+    }
+
+    /// A subquery of the rows in a bound JSON array of `[name, kind, num, str, entity]`.
+    private static func rows(_ json: String, _ kind: DialectKind) -> SQLQueryString {
+        kind == .postgres
+            ? "SELECT j->>0 AS name, j->>1 AS kind, (j->>2)::float8 AS num, j->>3 AS str, j->>4 AS entity_id FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
+            : "SELECT json_extract(j.value, '$[0]') AS name, json_extract(j.value, '$[1]') AS kind, json_extract(j.value, '$[2]') AS num, json_extract(j.value, '$[3]') AS str, json_extract(j.value, '$[4]') AS entity_id FROM json_each(\(bind: json)) AS j"
     }
 
     // MARK: Reading
@@ -145,22 +183,22 @@ public final class SQLEntityStore: EntityStore {
         }
         if let types = query.types { parts.append(typeCondition(types, tenant: tenant)) }
         if let attrs = query.attrs, !attrs.isEmpty {
-            let compiler = QSQLCompiler(kind: kind)
+            let compiler = QSQLCompiler(kind: kind, tenant: tenant)
             let any = attrs.map { compiler.compile(.term(QTerm(path: QPath(attribute: $0), op: nil, value: nil))) }
             parts.append("(" + (any as [SQLQueryString]).joined(separator: " OR ") + ")")
         }
-        if let q = query.q { parts.append(QSQLCompiler(kind: kind).compile(q)) }
+        if let q = query.q { parts.append(QSQLCompiler(kind: kind, tenant: tenant).compile(q)) }
         return (parts as [SQLQueryString]).joined(separator: " AND ")
     }
 
     static func typeCondition(_ expression: TypeExpression, tenant: Tenant) -> SQLQueryString {
         switch expression {
         case .name(let name):
-            return "e.id IN (SELECT entity_id FROM entity_types WHERE tenant = \(bind: tenant.name) AND type = \(bind: name))"
+            return "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = e.tenant AND t.type = \(bind: name) AND t.entity_id = e.id)"
         case .or(let items):
             let names = items.compactMap { if case .name(let n) = $0 { n } else { nil } }
             if names.count == items.count {
-                return "e.id IN (SELECT entity_id FROM entity_types WHERE tenant = \(bind: tenant.name) AND type IN (\(binds: names)))"
+                return "EXISTS (SELECT 1 FROM entity_types t WHERE t.tenant = e.tenant AND t.type IN (\(binds: names)) AND t.entity_id = e.id)"
             }
             return "(" + (items.map { typeCondition($0, tenant: tenant) } as [SQLQueryString]).joined(separator: " OR ") + ")"
         case .and(let items):

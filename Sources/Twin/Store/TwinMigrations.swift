@@ -20,6 +20,19 @@ public enum TwinMigrations {
                     id TEXT PRIMARY KEY, url TEXT NOT NULL UNIQUE, body TEXT NOT NULL, kind TEXT NOT NULL, created_at TEXT NOT NULL)
                 """,
             ]
-        }
+        },
+        // An index of top-level attribute values, so that `q` comparisons use an index instead of scanning.
+        Migration(id: "twin-0002-attribute-values") { kind in
+            // One clustered key serves both lookups by value and upkeep by (entity, value).
+            let real = kind == .postgres ? "DOUBLE PRECISION" : "REAL"
+            let withoutRowID = kind == .sqlite ? " WITHOUT ROWID" : ""
+            return [
+                """
+                CREATE TABLE attr_values (
+                    tenant TEXT NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, num \(real) NOT NULL, str TEXT NOT NULL, entity_id TEXT NOT NULL,
+                    PRIMARY KEY (tenant, name, kind, num, str, entity_id))\(withoutRowID)
+                """
+            ]
+        },
     ]
 }

@@ -1,0 +1,35 @@
+import CityKit
+
+/// What `attr_values` holds for an entity: one row per distinct value of each attribute whose value
+/// (Property `value`, DateTime `@value`, Relationship `object`, VocabProperty `vocab`) is a number or a string.
+///
+/// `q` comparisons of a top-level attribute with a number or a string read these rows through the table's
+/// key; everything else (sub-attributes, metadata, compound members, regular expressions) reads the JSON.
+/// Writes change only the rows whose values changed.
+enum AttributeValueIndex {
+    struct Row: Sendable, Hashable {
+        let name: String
+        /// `n` for numbers, `s` for strings.
+        let kind: String
+        let number: Double
+        let text: String
+    }
+
+    static func rows(of entity: Entity?) -> Set<Row> {
+        guard let entity else { return [] }
+        var rows = Set<Row>()
+        for (name, instances) in entity.attributes {
+            for instance in instances {
+                guard let value = instance["value"] ?? instance["object"] ?? instance["vocab"] else { continue }
+                switch value {
+                case .integer, .double: rows.insert(Row(name: name, kind: "n", number: value.numberValue!, text: ""))
+                case .string(let s): rows.insert(Row(name: name, kind: "s", number: 0, text: s))
+                case .object(let o):
+                    if case .string(let s)? = o["@value"] { rows.insert(Row(name: name, kind: "s", number: 0, text: s)) }
+                default: continue
+                }
+            }
+        }
+        return rows
+    }
+}
