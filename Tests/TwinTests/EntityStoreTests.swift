@@ -111,6 +111,12 @@ import Testing
             #expect(try await types("Streetlight").count == 2)
             #expect(try await types("Streetlight;Device").count == 1)
             #expect(try await types("Device,Streetlight").count == 2)
+            // One id twice in a batch with different types: only the last type remains.
+            _ = try await service.batchUpsert([Self.sensor(3, pm25: 1, district: "a", types: "Streetlight"), Self.sensor(3, pm25: 1, district: "a", types: "Bin")],
+                                              mode: .replace, context: core, tenant: .default)
+            #expect(try await types("Bin") == ["urn:ngsi-ld:AirQualityObserved:3"])
+            #expect(try await types("Streetlight").count == 2)
+            try await service.delete("urn:ngsi-ld:AirQualityObserved:3", tenant: .default)
             let stats = try await service.typeStatistics(tenant: .default)
             #expect(stats.map { core.compact($0.type) } == ["Device", "Streetlight"])
             #expect(stats.first { core.compact($0.type) == "Streetlight" }?.entityCount == 2)

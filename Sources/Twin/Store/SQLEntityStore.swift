@@ -34,36 +34,35 @@ public final class SQLEntityStore: EntityStore {
                 for entity in try await Self.load(chunk, tenant: tenant, kind: kind, on: db) { existing[entity.id] = entity }
             }
             var results: [Result<EntityChange, NGSIError>] = []
-            var puts: [Entity] = []
-            var typeChanges: [(id: String, types: [String], isNew: Bool)] = []
-            var deletes: [String] = []
-            // For the value index: each id's state before the batch and after it.
-            var firstBefore: [String: Entity?] = [:]
+            // Each changed id's state before the batch; its state after is what `existing` ends with.
+            var before: [String: Entity?] = [:]
             var order: [String] = []
             for id in ids {
-                let before = existing[id]
                 do throws(NGSIError) {
-                    let outcome = try change(id, before)
+                    let outcome = try change(id, existing[id])
+                    if outcome != .unchanged, before[id] == nil {
+                        before[id] = .some(existing[id])
+                        order.append(id)
+                    }
                     switch outcome {
                     case .unchanged: break
-                    case .put(let entity):
-                        puts.append(entity)
-                        if firstBefore[id] == nil { firstBefore[id] = .some(before); order.append(id) }
-                        if before?.types != entity.types { typeChanges.append((id, entity.types, before == nil)) }
-                        existing[id] = entity
-                    case .delete:
-                        if before != nil { deletes.append(id) }
-                        if firstBefore[id] == nil { firstBefore[id] = .some(before); order.append(id) }
-                        existing[id] = nil
+                    case .put(let entity): existing[id] = entity
+                    case .delete: existing[id] = nil
                     }
                     results.append(.success(outcome))
                 } catch {
                     results.append(.failure(error))
                 }
             }
+            let puts = order.compactMap { existing[$0] }
+            let deletes = order.filter { existing[$0] == nil && before[$0]! != nil }
+            let typeChanges = order.compactMap { id -> (id: String, types: [String], isNew: Bool)? in
+                guard let after = existing[id], before[id]!?.types != after.types else { return nil }
+                return (id, after.types, before[id]! == nil)
+            }
             try await Self.write(puts, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
             let valueChanges = order.map { id in
-                let (old, new) = (AttributeValueIndex.rows(of: firstBefore[id]!), AttributeValueIndex.rows(of: existing[id]))
+                let (old, new) = (AttributeValueIndex.rows(of: before[id]!), AttributeValueIndex.rows(of: existing[id]))
                 return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
             }
             try await Self.writeValueIndex(valueChanges, tenant: tenant, kind: kind, on: db)
@@ -73,15 +72,12 @@ public final class SQLEntityStore: EntityStore {
         return results
     }
 
+    /// Writes the final state of the changed entities: `puts` and `deletes` name each id at most once.
     private static func write(
         _ puts: [Entity], deletes: [String], typeChanges: [(id: String, types: [String], isNew: Bool)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
     ) async throws {
-        // A later put of the same id wins: keep the last.
-        var last: [String: Int] = [:]
-        for (i, e) in puts.enumerated() { last[e.id] = i }
-        let unique = puts.enumerated().filter { last[$0.element.id] == $0.offset }.map(\.element)
         let jsonCast = kind == .postgres ? "::jsonb" : ""
-        for chunk in unique.chunked(chunk) {
+        for chunk in puts.chunked(chunk) {
             var rows: [SQLQueryString] = []
             for e in chunk {
                 let created = Timestamp.string(e.createdAt ?? Date())
