@@ -1,3 +1,4 @@
+import CityKit
 import Foundation
 import SQLKit
 
@@ -38,14 +39,10 @@ public struct Migrator: Sendable {
                 for statement in migration.statements(kind) {
                     try await db.raw(SQLQueryString(statement)).run()
                 }
-                try await db.raw("INSERT INTO schema_migrations (id, applied_at) VALUES (\(bind: migration.id), \(bind: Timestamp.now()))").run()
+                try await db.raw("INSERT INTO schema_migrations (id, applied_at) VALUES (\(bind: migration.id), \(bind: Timestamp.string(Date())))").run()
                 applied.append(migration.id)
             }
             return applied
         }
     }
-}
-
-enum Timestamp {
-    static func now() -> String { Date().ISO8601Format() }
 }

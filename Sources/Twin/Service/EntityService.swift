@@ -195,7 +195,7 @@ public struct EntityService: Sendable {
             if merging {
                 var merged = entity.attributes[name]![index]
                 for key in ["createdAt", "modifiedAt"] { merged[key] = nil }
-                for (key, value) in instance { merged[input.isReserved(key) ? key : name == key ? key : input.context.expand(key)] = value }
+                for (key, value) in instance { merged[input.isReserved(key) ? key : input.context.expand(key)] = value }
                 entity.put(name, try input.attribute(attribute, .object(merged), depth: 0), now: now)
             } else {
                 entity.put(name, instance, now: now)
