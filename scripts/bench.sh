@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 source scripts/lib/postgres.sh
-need_packages postgresql-15
+need_packages postgresql-15 wrk
 swift build -c release --product citytwin
 swift build -c release --product citytwin-bench
 echo "== SQLite"

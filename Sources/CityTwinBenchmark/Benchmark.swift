@@ -17,6 +17,7 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Entities patched in the PATCH test.") var patches = 10_000
     @Option(help: "Concurrent connections for PATCH and retrieve.") var connections = 32
     @Option(help: "Queries for the query-latency figure.") var queries = 500
+    @Option(help: "Seconds of load for each rate figure (no-op, PATCH, retrieve), driven by wrk.") var seconds = 10
 
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-\(UUID().uuidString)")
@@ -43,7 +44,8 @@ struct Benchmark: AsyncParsableCommand {
 
         say("backend: \(database.map { _ in "postgresql" } ?? "sqlite"), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
 
-        let noop = try await load.rate(requests: 20_000, concurrency: connections) { _ in (.GET, "/health", nil) }
+        let wrk = Wrk(base: load.base, connections: connections, seconds: seconds)
+        let noop = try wrk.rate("/health", script: nil)
         say(String(format: "no-op route (/health):            %9.0f req/s", noop))
 
         let batches = entities / batchSize
@@ -55,14 +57,21 @@ struct Benchmark: AsyncParsableCommand {
         let upsert = Double(batches * batchSize) / (ContinuousClock.now - upsertStart).seconds
         say(String(format: "batch upsert, 5 attributes:       %9.0f entities/s  (target ≥ 20000; %.2f× no-op)", upsert, upsert / noop))
 
-        let patch = try await load.rate(requests: patches, concurrency: connections) { i in
-            (.PATCH, "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:\(i % entities)/attrs/temperature", #"{"value": \#(Double(i % 400) / 10)}"#)
-        }
+        let patch = try wrk.rate("/", script: """
+            n = 0
+            request = function()
+              n = n + 1
+              local path = "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:" .. math.random(0, \(min(patches, entities) - 1)) .. "/attrs/temperature"
+              return wrk.format("PATCH", path, {["Content-Type"] = "application/json"}, '{"value": ' .. (n % 400) / 10 .. '}')
+            end
+            """)
         say(String(format: "single-attribute PATCH:           %9.0f updates/s   (target ≥ 5000; %.2f× no-op)", patch, patch / noop))
 
-        let retrieve = try await load.rate(requests: 20_000, concurrency: connections) { i in
-            (.GET, "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:\((i * 7919) % entities)", nil)
-        }
+        let retrieve = try wrk.rate("/", script: """
+            request = function()
+              return wrk.format("GET", "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:" .. math.random(0, \(entities - 1)))
+            end
+            """)
         say(String(format: "retrieve by id:                   %9.0f req/s       (target ≥ 10000; %.2f× no-op)", retrieve, retrieve / noop))
 
         var latencies: [Double] = []
@@ -122,12 +131,41 @@ struct Load {
             try await group.waitForAll()
         }
     }
+}
 
-    /// Requests per second for `requests` requests at `concurrency`.
-    func rate(requests: Int, concurrency: Int, _ make: @escaping @Sendable (Int) -> (HTTPMethod, String, String?)) async throws -> Double {
-        let start = ContinuousClock.now
-        try await run(count: requests, concurrency: concurrency, make)
-        return Double(requests) / (ContinuousClock.now - start).seconds
+/// Rates are driven by wrk (a small C load generator, Debian's `wrk`), so the load generator takes as
+/// little as possible of the two cores the server runs on. A request script is Lua.
+struct Wrk {
+    let base: String
+    let connections: Int
+    let seconds: Int
+
+    func rate(_ path: String, script: String?) throws -> Double {
+        var arguments = ["-t2", "-c\(connections)", "-d\(seconds)s"]
+        var scriptURL: URL?
+        if let script {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-\(UUID().uuidString).lua")
+            try script.write(to: url, atomically: true, encoding: .utf8)
+            arguments += ["-s", url.path]
+            scriptURL = url
+        }
+        defer { if let scriptURL { try? FileManager.default.removeItem(at: scriptURL) } }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/wrk")
+        process.arguments = arguments + [base + path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if output.contains("Non-2xx or 3xx responses") || output.contains("Socket errors") {
+            throw Load.Failure(description: "wrk saw failed requests:\n\(output)")
+        }
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
+            let rate = Double(line.split(separator: " ").last ?? "")
+        else { throw Load.Failure(description: "wrk printed no rate:\n\(output)") }
+        return rate
     }
 }
 

@@ -47,7 +47,11 @@ public final class Database: Sendable {
         case .sqlite(let path):
             let storage = SQLiteConnection.Storage.file(path: path)
             let writer = try await SQLiteConnection.open(storage: storage, logger: logger)
-            for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON"] {
+            // A page cache large enough that a big transaction does not spill mid-way; statement journals in memory.
+            for pragma in [
+                "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON",
+                "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY",
+            ] {
                 _ = try await writer.query(pragma)
             }
             try await SQLiteFunctions.install(on: writer)
@@ -55,6 +59,7 @@ public final class Database: Sendable {
             for _ in 0..<3 {
                 let reader = try await SQLiteConnection.open(storage: storage, logger: logger)
                 _ = try await reader.query("PRAGMA busy_timeout=10000")
+                _ = try await reader.query("PRAGMA cache_size=-16384")
                 try await SQLiteFunctions.install(on: reader)
                 readers.append(reader)
             }

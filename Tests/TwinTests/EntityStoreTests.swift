@@ -41,6 +41,31 @@ import Testing
         return p
     }
 
+    /// Concurrent updates of one entity are merged into shared transactions, yet none is lost.
+    @Test(arguments: TestDatabases.kinds)
+    func concurrentUpdatesOfOneEntityAreAllKept(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            let id = try await service.create(Self.sensor(7, pm25: 0, district: "南山区"), context: core, tenant: .default)
+            let store = service.store
+            let name = "https://uri.etsi.org/ngsi-ld/default-context/pm25"
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<100 {
+                    group.addTask {
+                        let results = try await store.apply([id], tenant: .default) { _, entity throws(NGSIError) in
+                            guard var entity else { throw .notFound(id) }
+                            let n = Int64(entity.attributes[name]?.first?["value"]?.numberValue ?? -1)
+                            entity.attributes[name] = [["type": "Property", "value": .integer(n + 1)]]
+                            return .put(entity)
+                        }
+                        if case .failure(let error) = results[0] { throw error }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await service.retrieve(id, tenant: .default).attributes[name]?.first?["value"] == .integer(100))
+        }
+    }
+
     @Test(arguments: TestDatabases.kinds)
     func createRetrieveAndConflict(_ kind: DialectKind) async throws {
         try await withService(kind) { service in

@@ -8,67 +8,104 @@ import Synchronization
 /// (entity, type) so type filters use an index.
 public final class SQLEntityStore: EntityStore {
     let database: Database
-    private let knownTenants = Mutex<Set<String>>([""])
+    private let knownTenants = KnownTenants()
+    private let applyQueue: CoalescingQueue<ApplyRequest, [Result<EntityChange, NGSIError>]>
     static let chunk = 400
+    /// The most entity ids merged into one write transaction.
+    static let maximumIDsPerWrite = 4000
 
     public init(database: Database) {
         self.database = database
+        let knownTenants = self.knownTenants
+        self.applyQueue = CoalescingQueue(maximumWeight: Self.maximumIDsPerWrite, weight: { $0.ids.count }) { requests in
+            try await Self.perform(requests, database: database, knownTenants: knownTenants)
+        }
     }
 
     private var kind: DialectKind { database.kind }
 
     // MARK: Writing
 
+    /// One `apply` call waiting to be merged with others that arrive at the same time.
+    struct ApplyRequest: Sendable {
+        let ids: [String]
+        let tenant: Tenant
+        let change: @Sendable (String, Entity?) throws(NGSIError) -> EntityChange
+    }
+
     public func apply(
         _ ids: [String], tenant: Tenant,
         _ change: @escaping @Sendable (String, Entity?) throws(NGSIError) -> EntityChange
     ) async throws -> [Result<EntityChange, NGSIError>] {
-        let kind = self.kind
-        let needsTenantRow = !knownTenants.withLock { $0.contains(tenant.name) }
-        let results = try await database.write { db -> [Result<EntityChange, NGSIError>] in
-            if needsTenantRow {
+        try await applyQueue.submit(ApplyRequest(ids: ids, tenant: tenant, change: change))
+    }
+
+    /// Performs merged `apply` calls in one transaction: per tenant, one read of every id involved, each
+    /// call's changes in arrival order (a later call sees an earlier one's result), one write of the
+    /// final states.
+    private static func perform(
+        _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants
+    ) async throws -> [[Result<EntityChange, NGSIError>]] {
+        let kind = database.kind
+        var tenants: [Tenant] = []
+        var groups: [String: [Int]] = [:]
+        for (i, request) in requests.enumerated() {
+            if groups[request.tenant.name] == nil { tenants.append(request.tenant) }
+            groups[request.tenant.name, default: []].append(i)
+        }
+        let (tenantOrder, byTenant) = (tenants, groups)
+        let newTenants = knownTenants.names.withLock { known in tenantOrder.filter { !known.contains($0.name) } }
+        let results = try await database.write { db -> [[Result<EntityChange, NGSIError>]] in
+            for tenant in newTenants {
                 try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
             }
-            var existing: [String: Entity] = [:]
-            for chunk in Array(Set(ids)).chunked(Self.chunk) {
-                for entity in try await Self.load(chunk, tenant: tenant, kind: kind, on: db) { existing[entity.id] = entity }
-            }
-            var results: [Result<EntityChange, NGSIError>] = []
-            // Each changed id's state before the batch; its state after is what `existing` ends with.
-            var before: [String: Entity?] = [:]
-            var order: [String] = []
-            for id in ids {
-                do throws(NGSIError) {
-                    let outcome = try change(id, existing[id])
-                    if outcome != .unchanged, before[id] == nil {
-                        before[id] = .some(existing[id])
-                        order.append(id)
-                    }
-                    switch outcome {
-                    case .unchanged: break
-                    case .put(let entity): existing[id] = entity
-                    case .delete: existing[id] = nil
-                    }
-                    results.append(.success(outcome))
-                } catch {
-                    results.append(.failure(error))
+            var results = [[Result<EntityChange, NGSIError>]](repeating: [], count: requests.count)
+            for tenant in tenantOrder {
+                let indices = byTenant[tenant.name]!
+                let ids = indices.flatMap { requests[$0].ids }
+                var existing: [String: Entity] = [:]
+                for chunk in Array(Set(ids)).sorted().chunked(chunk) {
+                    for entity in try await load(chunk, tenant: tenant, kind: kind, forUpdate: true, on: db) { existing[entity.id] = entity }
                 }
+                // Each changed id's state before the batch; its state after is what `existing` ends with.
+                var before: [String: Entity?] = [:]
+                var order: [String] = []
+                for index in indices {
+                    let request = requests[index]
+                    for id in request.ids {
+                        do throws(NGSIError) {
+                            let outcome = try request.change(id, existing[id])
+                            if outcome != .unchanged, before[id] == nil {
+                                before[id] = .some(existing[id])
+                                order.append(id)
+                            }
+                            switch outcome {
+                            case .unchanged: break
+                            case .put(let entity): existing[id] = entity
+                            case .delete: existing[id] = nil
+                            }
+                            results[index].append(.success(outcome))
+                        } catch {
+                            results[index].append(.failure(error))
+                        }
+                    }
+                }
+                let puts = order.compactMap { existing[$0] }
+                let deletes = order.filter { existing[$0] == nil && before[$0]! != nil }
+                let typeChanges = order.compactMap { id -> (id: String, types: [String], isNew: Bool)? in
+                    guard let after = existing[id], before[id]!?.types != after.types else { return nil }
+                    return (id, after.types, before[id]! == nil)
+                }
+                try await write(puts, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
+                let valueChanges = order.map { id in
+                    let (old, new) = (AttributeValueIndex.rows(of: before[id]!), AttributeValueIndex.rows(of: existing[id]))
+                    return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
+                }
+                try await writeValueIndex(valueChanges, tenant: tenant, kind: kind, on: db)
             }
-            let puts = order.compactMap { existing[$0] }
-            let deletes = order.filter { existing[$0] == nil && before[$0]! != nil }
-            let typeChanges = order.compactMap { id -> (id: String, types: [String], isNew: Bool)? in
-                guard let after = existing[id], before[id]!?.types != after.types else { return nil }
-                return (id, after.types, before[id]! == nil)
-            }
-            try await Self.write(puts, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
-            let valueChanges = order.map { id in
-                let (old, new) = (AttributeValueIndex.rows(of: before[id]!), AttributeValueIndex.rows(of: existing[id]))
-                return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
-            }
-            try await Self.writeValueIndex(valueChanges, tenant: tenant, kind: kind, on: db)
             return results
         }
-        if needsTenantRow { _ = knownTenants.withLock { $0.insert(tenant.name) } }
+        knownTenants.names.withLock { known in for tenant in newTenants { known.insert(tenant.name) } }
         return results
     }
 
@@ -137,9 +174,12 @@ public final class SQLEntityStore: EntityStore {
         kind == .postgres ? "e.id, e.types, e.created_at, e.modified_at, e.attrs::text AS attrs" : "e.id, e.types, e.created_at, e.modified_at, e.attrs"
     }
 
-    static func load(_ ids: [String], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws -> [Entity] {
+    /// Loads entities by id; `forUpdate` locks their rows until the transaction ends (PostgreSQL; SQLite's
+    /// single writer needs no lock), so concurrent writers of one entity take turns.
+    static func load(_ ids: [String], tenant: Tenant, kind: DialectKind, forUpdate: Bool = false, on db: any SQLDatabase) async throws -> [Entity] {
         guard !ids.isEmpty else { return [] }
-        let rows = try await db.raw("SELECT \(columns(kind)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (\(binds: ids))").all()
+        let lock: SQLQueryString = forUpdate && kind == .postgres ? " ORDER BY e.id FOR UPDATE" : ""
+        let rows = try await db.raw("SELECT \(columns(kind)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (\(binds: ids))" + lock).all()
         return try rows.map(decode)
     }
 
@@ -203,11 +243,11 @@ public final class SQLEntityStore: EntityStore {
     }
 
     public func tenantExists(_ tenant: Tenant) async throws -> Bool {
-        if knownTenants.withLock({ $0.contains(tenant.name) }) { return true }
+        if knownTenants.names.withLock({ $0.contains(tenant.name) }) { return true }
         let found = try await database.read { db in
             try await db.raw("SELECT name FROM tenants WHERE name = \(bind: tenant.name)").first() != nil
         }
-        if found { _ = knownTenants.withLock { $0.insert(tenant.name) } }
+        if found { _ = knownTenants.names.withLock { $0.insert(tenant.name) } }
         return found
     }
 
@@ -241,6 +281,11 @@ public final class SQLEntityStore: EntityStore {
             return stats.values.sorted { $0.type < $1.type }
         }
     }
+}
+
+/// Tenants known to have their row in `tenants`.
+final class KnownTenants: Sendable {
+    let names = Mutex<Set<String>>([""])
 }
 
 extension Array {
