@@ -2,7 +2,7 @@ import Synchronization
 
 /// Merges requests that arrive while one is being performed into a single call of `perform`.
 ///
-/// One batch runs at a time. Requests that arrive meanwhile wait and then go together, up to `maximumWeight`
+/// Up to `lanes` batches run at a time. Requests that arrive meanwhile wait and then go together, up to `maximumWeight`
 /// (each request weighs what `weight` says, e.g. its number of entities). `perform` answers every request of
 /// a batch in order. If it throws for a batch of several, each request is performed again alone, so a
 /// request whose data the database refuses fails alone and the others still succeed.
@@ -16,15 +16,17 @@ public final class CoalescingQueue<Request: Sendable, Response: Sendable>: Senda
 
     struct State {
         var pending: [Waiting] = []
-        var running = false
+        var running = 0
     }
 
     private let state = Mutex(State())
     private let maximumWeight: Int
+    private let lanes: Int
     private let weight: @Sendable (Request) -> Int
     private let perform: Perform
 
-    public init(maximumWeight: Int, weight: @escaping @Sendable (Request) -> Int, perform: @escaping Perform) {
+    public init(lanes: Int = 1, maximumWeight: Int, weight: @escaping @Sendable (Request) -> Int, perform: @escaping Perform) {
+        self.lanes = lanes
         self.maximumWeight = maximumWeight
         self.weight = weight
         self.perform = perform
@@ -34,8 +36,8 @@ public final class CoalescingQueue<Request: Sendable, Response: Sendable>: Senda
         try await withCheckedThrowingContinuation { continuation in
             let start = state.withLock { state -> Bool in
                 state.pending.append(Waiting(request: request, continuation: continuation))
-                if state.running { return false }
-                state.running = true
+                if state.running >= lanes { return false }
+                state.running += 1
                 return true
             }
             if start { Task { await self.drain() } }
@@ -54,7 +56,7 @@ public final class CoalescingQueue<Request: Sendable, Response: Sendable>: Senda
                     count += 1
                 }
                 if count == 0 {
-                    state.running = false
+                    state.running -= 1
                     return []
                 }
                 let batch = Array(state.pending.prefix(count))

@@ -85,6 +85,14 @@ public final class Database: Sendable {
         }
     }
 
+    /// How many reads can usefully run at once.
+    public var readers: Int {
+        switch connections {
+        case .sqlite(_, let readers): readers.count
+        case .postgres: 4
+        }
+    }
+
     /// Runs a read on a reader connection; sees every committed write.
     public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         switch connections {

@@ -66,6 +66,31 @@ import Testing
         }
     }
 
+    /// Racing creates of one id: exactly one wins, the others are told it already exists.
+    @Test(arguments: TestDatabases.kinds)
+    func racingCreatesOfOneIDHaveOneWinner(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            let core = self.core
+            let outcomes = await withTaskGroup(of: Bool?.self) { group in
+                for n in 0..<40 {
+                    group.addTask {
+                        do {
+                            _ = try await service.create(Self.sensor(9, pm25: .integer(Int64(n)), district: "罗湖区"), context: core, tenant: .default)
+                            return true
+                        } catch let error as NGSIError where error.kind == .alreadyExists {
+                            return false
+                        } catch {
+                            return nil
+                        }
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 == true }.count == 1)
+            #expect(outcomes.filter { $0 == false }.count == 39)
+        }
+    }
+
     @Test(arguments: TestDatabases.kinds)
     func createRetrieveAndConflict(_ kind: DialectKind) async throws {
         try await withService(kind) { service in

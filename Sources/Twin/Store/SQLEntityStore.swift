@@ -10,6 +10,7 @@ public final class SQLEntityStore: EntityStore {
     let database: Database
     private let knownTenants = KnownTenants()
     private let applyQueue: CoalescingQueue<ApplyRequest, [Result<EntityChange, NGSIError>]>
+    private let retrieveQueue: CoalescingQueue<RetrieveRequest, Entity?>
     static let chunk = 400
     /// The most entity ids merged into one write transaction.
     static let maximumIDsPerWrite = 4000
@@ -17,8 +18,12 @@ public final class SQLEntityStore: EntityStore {
     public init(database: Database) {
         self.database = database
         let knownTenants = self.knownTenants
-        self.applyQueue = CoalescingQueue(maximumWeight: Self.maximumIDsPerWrite, weight: { $0.ids.count }) { requests in
+        // SQLite has one writer; on PostgreSQL batches run side by side, entities locked by id (see `lock`).
+        self.applyQueue = CoalescingQueue(lanes: database.kind == .postgres ? 2 : 1, maximumWeight: Self.maximumIDsPerWrite, weight: { $0.ids.count }) { requests in
             try await Self.perform(requests, database: database, knownTenants: knownTenants)
+        }
+        self.retrieveQueue = CoalescingQueue(lanes: database.readers, maximumWeight: Self.chunk, weight: { _ in 1 }) { requests in
+            try await Self.retrieve(requests, database: database)
         }
     }
 
@@ -63,9 +68,11 @@ public final class SQLEntityStore: EntityStore {
             for tenant in tenantOrder {
                 let indices = byTenant[tenant.name]!
                 let ids = indices.flatMap { requests[$0].ids }
+                let unique = Array(Set(ids))
+                if kind == .postgres { try await lock(unique, tenant: tenant, on: db) }
                 var existing: [String: Entity] = [:]
-                for chunk in Array(Set(ids)).sorted().chunked(chunk) {
-                    for entity in try await load(chunk, tenant: tenant, kind: kind, forUpdate: true, on: db) { existing[entity.id] = entity }
+                for chunk in unique.chunked(chunk) {
+                    for entity in try await load(chunk, tenant: tenant, kind: kind, on: db) { existing[entity.id] = entity }
                 }
                 // Each changed id's state before the batch; its state after is what `existing` ends with.
                 var before: [String: Entity?] = [:]
@@ -174,12 +181,19 @@ public final class SQLEntityStore: EntityStore {
         kind == .postgres ? "e.id, e.types, e.created_at, e.modified_at, e.attrs::text AS attrs" : "e.id, e.types, e.created_at, e.modified_at, e.attrs"
     }
 
-    /// Loads entities by id; `forUpdate` locks their rows until the transaction ends (PostgreSQL; SQLite's
-    /// single writer needs no lock), so concurrent writers of one entity take turns.
-    static func load(_ ids: [String], tenant: Tenant, kind: DialectKind, forUpdate: Bool = false, on db: any SQLDatabase) async throws -> [Entity] {
+    /// Takes PostgreSQL's transaction-scoped advisory locks on the ids (also those not yet stored), in one
+    /// order, so writers of the same entity (in this process or another) take turns and never deadlock.
+    /// SQLite needs none: it has a single writer.
+    static func lock(_ ids: [String], tenant: Tenant, on db: any SQLDatabase) async throws {
+        let keys = JSONCoding.string(.array(ids.map { .string(tenant.name + "\u{1F}" + $0) }))
+        try await db.raw("""
+            SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(v, 0) AS k FROM jsonb_array_elements_text(CAST(\(bind: keys) AS jsonb)) AS v ORDER BY k) AS s
+            """).run()
+    }
+
+    static func load(_ ids: [String], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws -> [Entity] {
         guard !ids.isEmpty else { return [] }
-        let lock: SQLQueryString = forUpdate && kind == .postgres ? " ORDER BY e.id FOR UPDATE" : ""
-        let rows = try await db.raw("SELECT \(columns(kind)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (\(binds: ids))" + lock).all()
+        let rows = try await db.raw("SELECT \(columns(kind)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (\(binds: ids))").all()
         return try rows.map(decode)
     }
 
@@ -192,9 +206,29 @@ public final class SQLEntityStore: EntityStore {
             modifiedAt: Timestamp.parse(try row.decode(column: "modified_at", as: String.self)))
     }
 
+    struct RetrieveRequest: Sendable {
+        let id: String
+        let tenant: Tenant
+    }
+
+    /// Concurrent retrievals by id are answered by one query per tenant.
     public func retrieve(_ id: String, tenant: Tenant) async throws -> Entity? {
-        let kind = self.kind
-        return try await database.read { db in try await Self.load([id], tenant: tenant, kind: kind, on: db).first }
+        try await retrieveQueue.submit(RetrieveRequest(id: id, tenant: tenant))
+    }
+
+    private static func retrieve(_ requests: [RetrieveRequest], database: Database) async throws -> [Entity?] {
+        let kind = database.kind
+        let byTenant = Dictionary(grouping: requests, by: \.tenant.name)
+        let found = try await database.read { db in
+            var found: [String: [String: Entity]] = [:]
+            for (name, group) in byTenant {
+                let ids = Array(Set(group.map(\.id)))
+                let entities = try await load(ids, tenant: group[0].tenant, kind: kind, on: db)
+                found[name] = Dictionary(entities.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            }
+            return found
+        }
+        return requests.map { found[$0.tenant.name]?[$0.id] }
     }
 
     public func query(_ query: EntityQuery, tenant: Tenant) async throws -> (entities: [Entity], count: Int?) {
