@@ -44,6 +44,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(name: "CGEOS", path: "Sources/CGEOS", providers: [.apt(["libgeos-dev"])]),
+        .systemLibrary(name: "CPROJ", path: "Sources/CPROJ", providers: [.apt(["libproj-dev"])]),
+        .target(
+            name: "Geo",
+            dependencies: ["CGEOS", "CPROJ"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Storage",
             dependencies: [
@@ -62,7 +69,7 @@ let package = Package(
         .target(
             name: "Twin",
             dependencies: [
-                "CityKit", "Storage",
+                "CityKit", "Storage", "Geo",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -111,6 +118,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GeoTests",
+            dependencies: ["Geo"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
