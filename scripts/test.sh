@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 source scripts/lib/postgres.sh
-need_packages postgresql-15
+need_packages postgresql-15 postgresql-15-postgis-3 libgeos-dev libproj-dev
 start_postgres
 trap stop_postgres EXIT
 export CITYTWIN_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:${PGPORT}/postgres"
