@@ -84,7 +84,7 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
     let contexts = ContextResolver(
         store: contextStore, fetcher: HTTPContextFetcher(),
         hostedBase: publicURL + "/ngsi-ld/v1/jsonldContexts/", logger: logger)
-    let entities = EntityService(store: SQLEntityStore(database: database), maximumLimit: configuration.maximumQueryLimit)
+    let entities = EntityService(store: try await SQLEntityStore.open(database), maximumLimit: configuration.maximumQueryLimit)
     let ngsi = router.group("ngsi-ld/v1")
         .add(middleware: ProblemDetailsMiddleware())
         .add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens))

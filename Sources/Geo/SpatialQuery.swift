@@ -28,13 +28,7 @@ public struct SpatialQuery: Sendable, Equatable {
 
     /// Identifies the query for `SpatialMatcher(key:)`: the relation's text and the geometry's WKB in hex.
     public var key: String {
-        relation.text + "|" + WKB.encode(geometry).map { String($0, radix: 16).leftPadded(2) }.joined()
-    }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
+        relation.text + "|" + WKB.hex(WKB.encode(geometry))
     }
 }
 

@@ -11,6 +11,18 @@ public enum WKB {
         return out
     }
 
+    /// Lower-case hexadecimal text of the bytes.
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 15)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The position of a stored Point, read without GEOS; nil for any other geometry.
     public static func point(_ bytes: UnsafeRawBufferPointer) -> Position? {
         guard bytes.count == 21, bytes[0] == 1, bytes.loadUnaligned(fromByteOffset: 1, as: UInt32.self).littleEndian == Code.point.rawValue else { return nil }

@@ -119,6 +119,15 @@ public final class Database: Sendable {
         }
     }
 
+    /// Adds a boolean SQL function `name(blob, text)` to every SQLite connection (e.g. an exact spatial
+    /// test that a query applies to candidate rows). PostgreSQL has its own functions: nothing is done.
+    public func install(_ predicate: SQLitePredicate) async throws {
+        guard case .sqlite(let writer, let readers) = connections else { return }
+        let function = predicate.customFunction()
+        try await batcher.exclusive { try await writer.install(customFunction: function) }
+        for reader in readers { try await reader.install(customFunction: function) }
+    }
+
     public func close() async {
         switch connections {
         case .sqlite(let writer, let readers):

@@ -11,7 +11,7 @@ import Testing
 
     func withService(_ kind: DialectKind, _ body: @Sendable (EntityService) async throws -> Void) async throws {
         try await TestDatabases.with(kind, migrations: TwinMigrations.all) { database, _ in
-            try await body(EntityService(store: SQLEntityStore(database: database)))
+            try await body(EntityService(store: try await SQLEntityStore.open(database)))
         }
     }
 

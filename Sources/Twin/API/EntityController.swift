@@ -126,6 +126,9 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
         parameters.omit = p.get("omit")
         parameters.q = p.get("q")
         parameters.georel = p.get("georel")
+        parameters.geometry = p.get("geometry")
+        parameters.coordinates = p.get("coordinates")
+        parameters.geoproperty = p.get("geoproperty")
         parameters.limit = p.get("limit")
         parameters.offset = p.get("offset")
         parameters.count = p.get("count") == "true" || options(request).contains("count")
@@ -261,7 +264,16 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
         }
         if case .array(let attrs)? = body["attrs"] { parameters.attrs = attrs.compactMap(\.stringValue).joined(separator: ",") }
         parameters.q = body["q"]?.stringValue
-        if body["geoQ"] != nil { parameters.georel = "geoQ" }
+        if let geoQ = body["geoQ"] {
+            guard case .object(let g) = geoQ else { throw NGSIError.badData("geoQ must be an object") }
+            parameters.georel = g["georel"]?.stringValue
+            parameters.geometry = g["geometry"]?.stringValue
+            parameters.coordinates = g["coordinates"].map { $0.stringValue ?? JSONCoding.string($0) }
+            parameters.geoproperty = g["geoproperty"]?.stringValue
+            if parameters.georel == nil || parameters.geometry == nil || parameters.coordinates == nil {
+                throw NGSIError.badData("geoQ needs georel, geometry and coordinates")
+            }
+        }
         let p = request.uri.queryParameters
         parameters.limit = p.get("limit")
         parameters.offset = p.get("offset")

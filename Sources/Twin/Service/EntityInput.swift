@@ -186,7 +186,7 @@ public struct EntityInput: Sendable {
             default: throw .badData("the object of relationship \(name) must be a URI")
             }
         case .geoProperty:
-            try GeoJSONCheck.validate(value, name: name)
+            _ = try GeoJSON.geometry(value, name: name)
             out["value"] = value
         case .languageProperty:
             guard case .object(let map) = value else { throw .badData("the languageMap of \(name) must be an object") }

@@ -1,5 +1,6 @@
 import CityKit
 import Foundation
+import Geo
 
 /// Queries (`GET /entities`, `POST /entityOperations/query`) and discovery (`/types`, `/attributes`).
 extension EntityService {
@@ -13,6 +14,10 @@ extension EntityService {
         public var omit: String?
         public var q: String?
         public var georel: String?
+        public var geometry: String?
+        /// GeoJSON coordinates as JSON text.
+        public var coordinates: String?
+        public var geoproperty: String?
         public var limit: String?
         public var offset: String?
         public var count = false
@@ -53,10 +58,10 @@ extension EntityService {
         if let q = p.q {
             query.q = try QParser.parse(q).mapNames(context.expand)
         }
-        if p.georel != nil {
-            throw NGSIError(.operationNotSupported, "geo-queries are not available yet")
+        if p.georel != nil || p.geometry != nil || p.coordinates != nil {
+            query.geo = try Self.geoFilter(p, context: context)
         }
-        if requireFilter && query.ids == nil && query.idPattern == nil && query.types == nil && query.attrs == nil && query.q == nil && !p.local {
+        if requireFilter && query.ids == nil && query.idPattern == nil && query.types == nil && query.attrs == nil && query.q == nil && query.geo == nil && !p.local {
             throw .badData("a query needs at least one of id, idPattern, type, attrs, q, a geo-query or local=true")
         }
         query.count = p.count
@@ -71,6 +76,31 @@ extension EntityService {
             query.offset = n
         }
         return (query, representation)
+    }
+
+    /// `georel`, `geometry`, `coordinates` and `geoproperty` (default `location`), all checked.
+    static func geoFilter(_ p: QueryParameters, context: LDContext) throws(NGSIError) -> GeoFilter {
+        guard let georel = p.georel, let type = p.geometry, let text = p.coordinates else {
+            throw .badData("a geo-query needs georel, geometry and coordinates")
+        }
+        guard text.utf8.count <= 1 << 20 else { throw .badData("coordinates are too long") }
+        let coordinates: JSON
+        do throws(JSONCoding.ParseError) {
+            coordinates = try JSONCoding.parse(text)
+        } catch {
+            throw .badData("coordinates are not JSON: \(error.description)")
+        }
+        guard Geometry.queryTypes.contains(type) else {
+            throw .badData("geometry must be one of \(Geometry.queryTypes.sorted().joined(separator: ", "))")
+        }
+        let geometry = try GeoJSON.geometry(type: type, coordinates: coordinates, name: "the query geometry")
+        let property = p.geoproperty ?? "location"
+        guard EntityInput.isValidName(property) else { throw .badData("\(property) is not a valid attribute name") }
+        do throws(GeometryError) {
+            return GeoFilter(query: try SpatialQuery(relation: SpatialRelation(georel: georel), geometry: geometry), property: context.expand(property))
+        } catch {
+            throw .badData("geo-query: \(error.description)")
+        }
     }
 
     static func names(_ list: String, context: LDContext, keepCore: Bool) throws(NGSIError) -> [String] {

@@ -1,5 +1,6 @@
 import CityKit
 import Foundation
+import Geo
 
 /// What one batch step does to one entity.
 public enum EntityChange: Sendable, Equatable {
@@ -36,6 +37,17 @@ public struct TypeStatistics: Sendable, Equatable {
     }
 }
 
+/// A geo-query on one GeoProperty (expanded name).
+public struct GeoFilter: Sendable, Equatable {
+    public let query: SpatialQuery
+    public let property: String
+
+    public init(query: SpatialQuery, property: String) {
+        self.query = query
+        self.property = property
+    }
+}
+
 /// A query over current state, names already expanded.
 public struct EntityQuery: Sendable {
     public var ids: [String]?
@@ -44,6 +56,7 @@ public struct EntityQuery: Sendable {
     /// Entities must have at least one of these attributes.
     public var attrs: [String]?
     public var q: QExpression?
+    public var geo: GeoFilter?
     public var limit = 20
     public var offset = 0
     public var count = false

@@ -1,5 +1,6 @@
 import CityKit
 import Foundation
+import Geo
 import SQLKit
 import Storage
 import Synchronization
@@ -15,7 +16,13 @@ public final class SQLEntityStore: EntityStore {
     /// The most entity ids merged into one write transaction.
     static let maximumIDsPerWrite = 4000
 
-    public init(database: Database) {
+    /// Opens the store on a migrated database, adding the SQL functions its queries need.
+    public static func open(_ database: Database) async throws -> SQLEntityStore {
+        try await database.install(GeoIndex.sqliteMatch)
+        return SQLEntityStore(database: database)
+    }
+
+    private init(database: Database) {
         self.database = database
         let knownTenants = self.knownTenants
         // SQLite has one writer; on PostgreSQL batches run side by side, entities locked by id (see `lock`).
@@ -109,6 +116,11 @@ public final class SQLEntityStore: EntityStore {
                     return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
                 }
                 try await writeValueIndex(valueChanges, tenant: tenant, kind: kind, on: db)
+                let geoChanges = order.compactMap { id -> (id: String, rows: Set<GeoIndex.Row>)? in
+                    let (old, new) = (GeoIndex.rows(of: before[id]!), GeoIndex.rows(of: existing[id]))
+                    return old == new ? nil : (id, new)
+                }
+                try await writeGeoIndex(geoChanges, tenant: tenant, kind: kind, on: db)
             }
             return results
         }
@@ -165,6 +177,39 @@ public final class SQLEntityStore: EntityStore {
         let added = changes.flatMap { change in change.added.map { (change.id, $0) } }
         for chunk in added.chunked(2000) {
             try await db.raw("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(rows(json(chunk), kind))) AS r WHERE true ON CONFLICT DO NOTHING").run()
+        }
+    }
+
+    /// Replaces the `geo_shapes` rows of entities whose GeoProperties changed. Rows travel as one JSON array
+    /// per statement: `[entity, name, min_x, max_x, min_y, max_y, wkb hex]` on SQLite (its trigger keeps the
+    /// R*Tree in step), `[entity, name, GeoJSON]` on PostgreSQL.
+    private static func writeGeoIndex(
+        _ changes: [(id: String, rows: Set<GeoIndex.Row>)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
+    ) async throws {
+        for chunk in changes.map(\.id).chunked(chunk) {
+            try await db.raw("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))").run()
+        }
+        let rows = changes.flatMap { change in change.rows.map { (change.id, $0) } }
+        for chunk in rows.chunked(1000) {
+            if kind == .postgres {
+                let json = JSONCoding.string(.array(chunk.map { [.string($0.0), .string($0.1.name), .string(JSONCoding.string(GeoJSON.json($0.1.geometry)))] }))
+                try await db.raw("""
+                    INSERT INTO geo_shapes (tenant, entity_id, name, geom)
+                    SELECT \(bind: tenant.name), j->>0, j->>1, ST_SetSRID(ST_GeomFromGeoJSON(j->>2), 4326) FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
+                    """).run()
+            } else {
+                let json = JSONCoding.string(.array(chunk.compactMap { id, row in
+                    row.geometry.boundingBox.map { box in
+                        [.string(id), .string(row.name), .double(box.minLongitude), .double(box.maxLongitude), .double(box.minLatitude), .double(box.maxLatitude),
+                         .string(WKB.hex(row.wkb))]
+                    }
+                }))
+                try await db.raw("""
+                    INSERT INTO geo_shapes (tenant, entity_id, name, min_x, max_x, min_y, max_y, wkb)
+                    SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, unhex(j.value ->> 6)
+                    FROM json_each(\(bind: json)) AS j
+                    """).run()
+            }
         }
     }
 
@@ -258,7 +303,37 @@ public final class SQLEntityStore: EntityStore {
             parts.append("(" + (any as [SQLQueryString]).joined(separator: " OR ") + ")")
         }
         if let q = query.q { parts.append(QSQLCompiler(kind: kind, tenant: tenant).compile(q)) }
+        if let geo = query.geo { parts.append(geoCondition(geo, tenant: tenant, kind: kind)) }
         return (parts as [SQLQueryString]).joined(separator: " AND ")
+    }
+
+    /// Entities with an instance of the GeoProperty that satisfies the geo-query. SQLite: the R*Tree narrows
+    /// to boxes that can match, `geo_match` (GEOS, PROJ) decides exactly. PostgreSQL: PostGIS, with
+    /// distances on the spheroid (`geography`).
+    static func geoCondition(_ geo: GeoFilter, tenant: Tenant, kind: DialectKind) -> SQLQueryString {
+        if kind == .sqlite {
+            let match: SQLQueryString = "g.tenant = \(bind: tenant.name) AND g.name = \(bind: geo.property) AND geo_match(g.wkb, \(bind: geo.query.key)) = 1"
+            guard let box = geo.query.prefilter else {
+                return "e.id IN (SELECT g.entity_id FROM geo_shapes g WHERE " + match + ")"
+            }
+            return "e.id IN (SELECT g.entity_id FROM geo_rtree r JOIN geo_shapes g ON g.rid = r.rid WHERE r.min_x <= \(bind: box.maxLongitude) AND r.max_x >= \(bind: box.minLongitude) AND r.min_y <= \(bind: box.maxLatitude) AND r.max_y >= \(bind: box.minLatitude) AND " + match + ")"
+        }
+        let shape: SQLQueryString = "ST_SetSRID(ST_GeomFromGeoJSON(CAST(\(bind: JSONCoding.string(GeoJSON.json(geo.query.geometry))) AS text)), 4326)"
+        let test: SQLQueryString
+        switch geo.query.relation {
+        case .near(let maxDistance, let minDistance):
+            var tests: [SQLQueryString] = []
+            if let maxDistance { tests.append("ST_DWithin(g.geom::geography, " + shape + "::geography, \(bind: maxDistance))") }
+            if let minDistance { tests.append("NOT ST_DWithin(g.geom::geography, " + shape + "::geography, \(bind: minDistance))") }
+            test = tests.joined(separator: " AND ")
+        case .within: test = "ST_Within(g.geom, " + shape + ")"
+        case .contains: test = "ST_Contains(g.geom, " + shape + ")"
+        case .intersects: test = "ST_Intersects(g.geom, " + shape + ")"
+        case .disjoint: test = "ST_Disjoint(g.geom, " + shape + ")"
+        case .equals: test = "ST_Equals(g.geom, " + shape + ")"
+        case .overlaps: test = "ST_Overlaps(g.geom, " + shape + ")"
+        }
+        return "e.id IN (SELECT g.entity_id FROM geo_shapes g WHERE g.tenant = \(bind: tenant.name) AND g.name = \(bind: geo.property) AND " + test + ")"
     }
 
     static func typeCondition(_ expression: TypeExpression, tenant: Tenant) -> SQLQueryString {

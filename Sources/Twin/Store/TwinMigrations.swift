@@ -34,5 +34,34 @@ public enum TwinMigrations {
                 """
             ]
         },
+        // GeoProperty values, one row per attribute instance, with a spatial index: an R*Tree of bounding
+        // boxes on SQLite (exact predicates by GEOS in `geo_match`), PostGIS with GiST indexes on PostgreSQL.
+        Migration(id: "twin-0003-geo-shapes") { kind in
+            if kind == .postgres {
+                return [
+                    "CREATE EXTENSION IF NOT EXISTS postgis",
+                    "CREATE TABLE geo_shapes (tenant TEXT NOT NULL, entity_id TEXT NOT NULL, name TEXT NOT NULL, geom geometry(Geometry, 4326) NOT NULL)",
+                    "CREATE INDEX geo_shapes_entity ON geo_shapes (tenant, entity_id)",
+                    "CREATE INDEX geo_shapes_geom ON geo_shapes USING GIST (geom)",
+                    "CREATE INDEX geo_shapes_geography ON geo_shapes USING GIST ((geom::geography))",
+                ]
+            }
+            return [
+                """
+                CREATE TABLE geo_shapes (
+                    rid INTEGER PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL, name TEXT NOT NULL,
+                    min_x REAL NOT NULL, max_x REAL NOT NULL, min_y REAL NOT NULL, max_y REAL NOT NULL, wkb BLOB NOT NULL)
+                """,
+                "CREATE INDEX geo_shapes_entity ON geo_shapes (tenant, entity_id)",
+                "CREATE INDEX geo_shapes_name ON geo_shapes (tenant, name)",
+                "CREATE VIRTUAL TABLE geo_rtree USING rtree(rid, min_x, max_x, min_y, max_y)",
+                """
+                CREATE TRIGGER geo_shapes_indexed AFTER INSERT ON geo_shapes BEGIN
+                    INSERT INTO geo_rtree VALUES (new.rid, new.min_x, new.max_x, new.min_y, new.max_y);
+                END
+                """,
+                "CREATE TRIGGER geo_shapes_unindexed AFTER DELETE ON geo_shapes BEGIN DELETE FROM geo_rtree WHERE rid = old.rid; END",
+            ]
+        },
     ]
 }
