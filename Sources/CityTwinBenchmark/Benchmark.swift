@@ -17,6 +17,7 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Entities patched in the PATCH test.") var patches = 10_000
     @Option(help: "Concurrent connections for PATCH and retrieve.") var connections = 32
     @Option(help: "Queries for the query-latency figure.") var queries = 500
+    @Option(help: "Point entities for the geo-query figures (0 skips them).") var geoEntities = 1_000_000
     @Option(help: "Seconds of load for each rate figure (no-op, PATCH, retrieve), driven by wrk.") var seconds = 10
 
     func run() async throws {
@@ -25,7 +26,10 @@ struct Benchmark: AsyncParsableCommand {
         var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--allow-anonymous-writes", "--max-limit", "1000"]
         arguments += database.map { ["--database", $0] } ?? ["--data-dir", dir.path]
         let server = try await Server.start(binary: binary, arguments: arguments)
-        defer { server.process.terminate() }
+        defer {
+            server.process.terminate()
+            try? FileManager.default.removeItem(at: server.log)
+        }
         let base = "http://127.0.0.1:\(server.port)"
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)
@@ -85,6 +89,8 @@ struct Benchmark: AsyncParsableCommand {
         say(String(format: "query type + q over %d:       p50 %.1f ms, p99 %.1f ms (target p99 ≤ 20 ms)", entities, latencies[latencies.count / 2], latencies[latencies.count * 99 / 100]))
 
         say(String(format: "server resident memory:           %9.0f MB (target ≤ 300 MB)", Double(server.residentKB()) / 1024))
+
+        try await measureGeo(load)
     }
 
     static let districts = ["福田区", "南山区", "罗湖区", "宝安区", "龙岗区"]
@@ -101,6 +107,18 @@ struct Load {
     let base: String
 
     struct Failure: Error, CustomStringConvertible { let description: String }
+
+    /// GETs a JSON array and returns its length.
+    func count(_ path: String) async throws -> Int {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = .GET
+        let response = try await client.execute(request, timeout: .seconds(120))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        guard response.status.code == 200, let array = try JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8)) as? [Any] else {
+            throw Failure(description: "GET \(path) → \(response.status.code): \(String(buffer: bytes).prefix(300))")
+        }
+        return array.count
+    }
 
     func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws {
         var request = HTTPClientRequest(url: base + path)
@@ -172,6 +190,7 @@ struct Wrk {
 struct Server {
     let process: Process
     let port: Int
+    let log: URL
 
     static func start(binary: String, arguments: [String]) async throws -> Server {
         let process = Process()
@@ -189,7 +208,7 @@ struct Server {
         while Date() < deadline {
             text = (try? String(contentsOf: logURL, encoding: .utf8)) ?? ""
             if let range = text.range(of: "listening on 127.0.0.1:"), let port = Int(text[range.upperBound...].prefix { $0.isNumber }) {
-                return Server(process: process, port: port)
+                return Server(process: process, port: port, log: logURL)
             }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(50))

@@ -28,6 +28,34 @@ import Testing
         try JSONCoding.parse(Data(buffer: response.body))["type"]?.stringValue
     }
 
+    @Test func geoQueriesOverHTTP() async throws {
+        try await withApp { client in
+            let lamp = #"{"id":"urn:ngsi-ld:Streetlight:fu-1","type":"Streetlight","location":{"type":"GeoProperty","value":{"type":"Point","coordinates":[114.0579,22.5431]}}}"#
+            #expect(try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: lamp)).status == .created)
+            let bowtie = #"{"id":"urn:ngsi-ld:Park:x","type":"Park","location":{"type":"GeoProperty","value":{"type":"Polygon","coordinates":[[[114,22],[114.1,22.1],[114.1,22],[114,22.1],[114,22]]]}}}"#
+            let refused = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: bowtie))
+            #expect(refused.status == .badRequest)
+            #expect(try problemType(refused) == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData")
+            #expect(try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Park:x", method: .get).status == .notFound)
+
+            let near = try await client.execute(uri: "/ngsi-ld/v1/entities?georel=near%3BmaxDistance%3D%3D200&geometry=Point&coordinates=%5B114.058,22.544%5D", method: .get)
+            #expect(near.status == .ok)
+            #expect(try JSONCoding.parse(Data(buffer: near.body)).arrayValue?.count == 1)
+            let far = try await client.execute(uri: "/ngsi-ld/v1/entities?georel=near%3BmaxDistance%3D%3D50&geometry=Point&coordinates=%5B114.058,22.544%5D", method: .get)
+            #expect(try JSONCoding.parse(Data(buffer: far.body)).arrayValue?.count == 0)
+            for bad in ["georel=near&geometry=Point&coordinates=%5B114,22%5D", "georel=within&geometry=Point&coordinates=%5B114,95%5D",
+                        "georel=within&geometry=Polygon", "georel=within&geometry=Point&coordinates=not-json"] {
+                let response = try await client.execute(uri: "/ngsi-ld/v1/entities?" + bad, method: .get)
+                #expect(response.status == .badRequest, "\(bad)")
+                #expect(try problemType(response) == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData", "\(bad)")
+            }
+            let query = #"{"type":"Query","geoQ":{"georel":"within","geometry":"Polygon","coordinates":[[[114.0,22.5],[114.1,22.5],[114.1,22.6],[114.0,22.6],[114.0,22.5]]]}}"#
+            let posted = try await client.execute(uri: "/ngsi-ld/v1/entityOperations/query", method: .post, headers: Self.json, body: ByteBuffer(string: query))
+            #expect(posted.status == .ok)
+            #expect(try JSONCoding.parse(Data(buffer: posted.body)).arrayValue?.first?["id"] == "urn:ngsi-ld:Streetlight:fu-1")
+        }
+    }
+
     @Test func createRetrieveAndErrors() async throws {
         try await withApp { client in
             let created = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: Self.entity))

@@ -6,34 +6,39 @@ enum GeoJSON {
     /// Reads and checks a GeoProperty's value: structure, positions in range, rings closed, and validity by
     /// GEOS (e.g. no self-intersecting ring).
     static func geometry(_ value: JSON, name: String, check: Bool = true) throws(NGSIError) -> Geometry {
+        try geometry(value, label: "GeoProperty \(name)", check: check)
+    }
+
+    /// `label` names the value in error messages ("GeoProperty location", "the query geometry").
+    static func geometry(_ value: JSON, label name: String, check: Bool) throws(NGSIError) -> Geometry {
         guard case .object(let o) = value, case .string(let type)? = o["type"] else {
-            throw .badData("the value of GeoProperty \(name) must be a GeoJSON geometry")
+            throw .badData("the value of \(name) must be a GeoJSON geometry")
         }
         let geometry: Geometry
         if type == "GeometryCollection" {
-            guard case .array(let members)? = o["geometries"], !members.isEmpty else { throw .badData("GeometryCollection \(name) has no geometries") }
+            guard case .array(let members)? = o["geometries"], !members.isEmpty else { throw .badData("\(name): a GeometryCollection needs geometries") }
             var parts: [Geometry] = []
-            for member in members { parts.append(try Self.geometry(member, name: name, check: false)) }
+            for member in members { parts.append(try Self.geometry(member, label: name, check: false)) }
             geometry = .collection(parts)
         } else {
-            guard let coordinates = o["coordinates"] else { throw .badData("geometry \(name) has no coordinates") }
-            geometry = try Self.geometry(type: type, coordinates: coordinates, name: name)
+            guard let coordinates = o["coordinates"] else { throw .badData("\(name) has no coordinates") }
+            geometry = try Self.geometry(type: type, coordinates: coordinates, label: name)
         }
         guard check else { return geometry }
         do throws(GeometryError) {
             try geometry.checkValid()
         } catch {
-            throw .badData("GeoProperty \(name): \(error.description)")
+            throw .badData("\(name): \(error.description)")
         }
         return geometry
     }
 
-    static func geometry(type: String, coordinates: JSON, name: String) throws(NGSIError) -> Geometry {
+    static func geometry(type: String, coordinates: JSON, label name: String) throws(NGSIError) -> Geometry {
         guard let nested = Self.coordinates(coordinates) else { throw .badData("the coordinates of \(name) must be numbers nested in arrays") }
         do throws(GeometryError) {
             return try Geometry(type: type, coordinates: nested)
         } catch {
-            throw .badData("geometry \(name): \(error.description)")
+            throw .badData("\(name): \(error.description)")
         }
     }
 

@@ -65,6 +65,7 @@ extension EntityService {
             throw .badData("a query needs at least one of id, idPattern, type, attrs, q, a geo-query or local=true")
         }
         query.count = p.count
+        query.readsAttributes = representation.pick.map { !$0.isEmpty } ?? true
         if let limit = p.limit {
             guard let n = Int(limit), n >= 0 else { throw .badData("limit must be a non-negative integer") }
             guard n <= maximumLimit else { throw NGSIError(.tooManyResults, "limit \(n) is above the maximum of \(maximumLimit)") }
@@ -93,7 +94,7 @@ extension EntityService {
         guard Geometry.queryTypes.contains(type) else {
             throw .badData("geometry must be one of \(Geometry.queryTypes.sorted().joined(separator: ", "))")
         }
-        let geometry = try GeoJSON.geometry(type: type, coordinates: coordinates, name: "the query geometry")
+        let geometry = try GeoJSON.geometry(type: type, coordinates: coordinates, label: "the query geometry")
         let property = p.geoproperty ?? "location"
         guard EntityInput.isValidName(property) else { throw .badData("\(property) is not a valid attribute name") }
         do throws(GeometryError) {

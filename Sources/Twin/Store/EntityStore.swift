@@ -57,6 +57,8 @@ public struct EntityQuery: Sendable {
     public var attrs: [String]?
     public var q: QExpression?
     public var geo: GeoFilter?
+    /// False when the answer shows no attributes (e.g. `pick=id`): they are then not read.
+    public var readsAttributes = true
     public var limit = 20
     public var offset = 0
     public var count = false

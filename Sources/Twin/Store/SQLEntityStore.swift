@@ -222,8 +222,10 @@ public final class SQLEntityStore: EntityStore {
 
     // MARK: Reading
 
-    static func columns(_ kind: DialectKind) -> SQLQueryString {
-        kind == .postgres ? "e.id, e.types, e.created_at, e.modified_at, e.attrs::text AS attrs" : "e.id, e.types, e.created_at, e.modified_at, e.attrs"
+    /// The columns an entity is read from; without `attributes`, its attributes are not read at all.
+    static func columns(_ kind: DialectKind, attributes: Bool = true) -> SQLQueryString {
+        guard attributes else { return "e.id, e.types, e.created_at, e.modified_at, '{}' AS attrs" }
+        return kind == .postgres ? "e.id, e.types, e.created_at, e.modified_at, e.attrs::text AS attrs" : "e.id, e.types, e.created_at, e.modified_at, e.attrs"
     }
 
     /// Takes PostgreSQL's transaction-scoped advisory locks on the ids (also those not yet stored), in one
@@ -285,7 +287,7 @@ public final class SQLEntityStore: EntityStore {
                 count = try await db.raw("SELECT COUNT(*) AS n FROM entities e WHERE \(condition)").first()?.decode(column: "n", as: Int.self)
             }
             guard query.limit > 0 else { return ([], count) }
-            let rows = try await db.raw("SELECT \(Self.columns(kind)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)").all()
+            let rows = try await db.raw("SELECT \(Self.columns(kind, attributes: query.readsAttributes)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)").all()
             return (try rows.map(Self.decode), count)
         }
     }
@@ -316,7 +318,8 @@ public final class SQLEntityStore: EntityStore {
             guard let box = geo.query.prefilter else {
                 return "e.id IN (SELECT g.entity_id FROM geo_shapes g WHERE " + match + ")"
             }
-            return "e.id IN (SELECT g.entity_id FROM geo_rtree r JOIN geo_shapes g ON g.rid = r.rid WHERE r.min_x <= \(bind: box.maxLongitude) AND r.max_x >= \(bind: box.minLongitude) AND r.min_y <= \(bind: box.maxLatitude) AND r.max_y >= \(bind: box.minLatitude) AND " + match + ")"
+            // CROSS JOIN keeps the R*Tree as the outer loop (SQLite would otherwise scan every shape of the name).
+            return "e.id IN (SELECT g.entity_id FROM geo_rtree r CROSS JOIN geo_shapes g ON g.rid = r.rid WHERE r.min_x <= \(bind: box.maxLongitude) AND r.max_x >= \(bind: box.minLongitude) AND r.min_y <= \(bind: box.maxLatitude) AND r.max_y >= \(bind: box.minLatitude) AND " + match + ")"
         }
         let shape: SQLQueryString = "ST_SetSRID(ST_GeomFromGeoJSON(CAST(\(bind: JSONCoding.string(GeoJSON.json(geo.query.geometry))) AS text)), 4326)"
         let test: SQLQueryString
