@@ -56,6 +56,9 @@ public func buildApplication(_ configuration: Configuration, logger: Logger? = n
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "CityTwin"),
         logger: logger)
     app.addServices(DatabaseService(database: database))
+    if configuration.historyRetentionDays > 0 {
+        app.addServices(HistoryRetentionService(history: SQLHistoryStore(database: database), days: configuration.historyRetentionDays, logger: logger))
+    }
     // The pool runs as a service; the schema is brought up to date before the server accepts requests.
     let startLogger = logger
     app.beforeServerStarts {
@@ -84,11 +87,15 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
     let contexts = ContextResolver(
         store: contextStore, fetcher: HTTPContextFetcher(),
         hostedBase: publicURL + "/ngsi-ld/v1/jsonldContexts/", logger: logger)
-    let entities = EntityService(store: try await SQLEntityStore.open(database), maximumLimit: configuration.maximumQueryLimit)
+    let store = try await SQLEntityStore.open(database, keepHistoryOfDeletedEntities: configuration.keepHistoryOfDeletedEntities)
+    let entities = EntityService(store: store, maximumLimit: configuration.maximumQueryLimit)
+    let temporal = TemporalService(history: SQLHistoryStore(database: database), entities: entities, instanceLimit: configuration.temporalInstanceLimit)
     let ngsi = router.group("ngsi-ld/v1")
         .add(middleware: ProblemDetailsMiddleware())
         .add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens))
     EntityController(service: entities, contexts: contexts, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
+        .addRoutes(to: ngsi)
+    TemporalController(service: temporal, contexts: contexts, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
         .addRoutes(to: ngsi)
     DiscoveryController(service: entities, contexts: contexts).addRoutes(to: ngsi)
     ContextController(resolver: contexts, store: contextStore, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)

@@ -24,6 +24,13 @@ public struct Configuration: Sendable {
     /// `CITYTWIN_PUBLIC_URL`: the base URL clients reach the server at (for hosted @context URLs).
     public var publicURL: String?
 
+    /// `CITYTWIN_HISTORY_RETENTION_DAYS`: history instances observed longer ago are deleted hourly; 0 keeps all.
+    public var historyRetentionDays = 0
+    /// `CITYTWIN_KEEP_HISTORY_OF_DELETED_ENTITIES`: deleting an entity leaves its history (default: it goes too).
+    public var keepHistoryOfDeletedEntities = false
+    /// `CITYTWIN_TEMPORAL_INSTANCE_LIMIT`: the most instances of one attribute a temporal answer holds.
+    public var temporalInstanceLimit = 1000
+
     public init() {}
 
     public var databaseURLOrDefault: String {

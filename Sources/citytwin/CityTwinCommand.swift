@@ -83,6 +83,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("public-url"), help: "Base URL clients reach this server at (env CITYTWIN_PUBLIC_URL).")
     var publicURL: String?
 
+    @Option(name: .customLong("history-retention-days"), help: "Delete history observed more than this many days ago, hourly; 0 keeps all (env CITYTWIN_HISTORY_RETENTION_DAYS, default 0).")
+    var historyRetentionDays: Int?
+
+    @Flag(name: .customLong("keep-history-of-deleted-entities"), help: "Deleting an entity leaves its history (env CITYTWIN_KEEP_HISTORY_OF_DELETED_ENTITIES=true).")
+    var keepHistoryOfDeletedEntities = false
+
+    @Option(name: .customLong("temporal-instance-limit"), help: "Most instances of one attribute in a temporal answer; more gives 206 (env CITYTWIN_TEMPORAL_INSTANCE_LIMIT, default 1000).")
+    var temporalInstanceLimit: Int?
+
     @Flag(name: .customLong("allow-anonymous-writes"), help: "Let callers without credentials write (env CITYTWIN_ALLOW_ANONYMOUS_WRITES=true). For a laptop demo only.")
     var allowAnonymousWrites = false
 
@@ -97,6 +106,15 @@ struct Serve: AsyncParsableCommand {
         configuration.jwtSecret = jwtSecret ?? env["CITYTWIN_JWT_SECRET"]
         configuration.publicURL = publicURL ?? env["CITYTWIN_PUBLIC_URL"]
         configuration.allowAnonymousWrites = allowAnonymousWrites || env["CITYTWIN_ALLOW_ANONYMOUS_WRITES"] == "true"
+        if let days = try historyRetentionDays ?? env["CITYTWIN_HISTORY_RETENTION_DAYS"].map(Self.integer) {
+            guard days >= 0 else { throw ValidationError("--history-retention-days must be 0 or more") }
+            configuration.historyRetentionDays = days
+        }
+        configuration.keepHistoryOfDeletedEntities = keepHistoryOfDeletedEntities || env["CITYTWIN_KEEP_HISTORY_OF_DELETED_ENTITIES"] == "true"
+        if let limit = try temporalInstanceLimit ?? env["CITYTWIN_TEMPORAL_INSTANCE_LIMIT"].map(Self.integer) {
+            guard limit > 0 else { throw ValidationError("--temporal-instance-limit must be positive") }
+            configuration.temporalInstanceLimit = limit
+        }
         let app = try await buildApplication(configuration)
         try await app.runService()
     }

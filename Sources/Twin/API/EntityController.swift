@@ -250,33 +250,8 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
         let ld = try await contexts.resolve(contextValue)
         guard case .object(let body) = json else { throw NGSIError.badData("the query must be a JSON object") }
         guard body["type"]?.stringValue == "Query" else { throw NGSIError.badData("the query must have \"type\": \"Query\"") }
-        var parameters = EntityService.QueryParameters()
-        if case .array(let selectors)? = body["entities"] {
-            var ids: [String] = []
-            var types: [String] = []
-            for selector in selectors {
-                if let id = selector["id"]?.stringValue { ids.append(id) }
-                if let t = selector["type"]?.stringValue { types.append(t) }
-                if let pattern = selector["idPattern"]?.stringValue { parameters.idPattern = pattern }
-            }
-            if !ids.isEmpty { parameters.id = ids.joined(separator: ",") }
-            if !types.isEmpty { parameters.type = types.joined(separator: ",") }
-        }
-        if case .array(let attrs)? = body["attrs"] { parameters.attrs = attrs.compactMap(\.stringValue).joined(separator: ",") }
-        parameters.q = body["q"]?.stringValue
-        if let geoQ = body["geoQ"] {
-            guard case .object(let g) = geoQ else { throw NGSIError.badData("geoQ must be an object") }
-            parameters.georel = g["georel"]?.stringValue
-            parameters.geometry = g["geometry"]?.stringValue
-            parameters.coordinates = g["coordinates"].map { $0.stringValue ?? JSONCoding.string($0) }
-            parameters.geoproperty = g["geoproperty"]?.stringValue
-            if parameters.georel == nil || parameters.geometry == nil || parameters.coordinates == nil {
-                throw NGSIError.badData("geoQ needs georel, geometry and coordinates")
-            }
-        }
         let p = request.uri.queryParameters
-        parameters.limit = p.get("limit")
-        parameters.offset = p.get("offset")
+        var parameters = try QueryBody.parameters(body, limit: p.get("limit"), offset: p.get("offset"))
         parameters.count = p.get("count") == "true"
         let (plan, base) = try service.plan(parameters, context: ld)
         let (entities, count) = try await service.query(plan, tenant: tenant)

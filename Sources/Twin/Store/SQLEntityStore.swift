@@ -17,17 +17,18 @@ public final class SQLEntityStore: EntityStore {
     static let maximumIDsPerWrite = 4000
 
     /// Opens the store on a migrated database, adding the SQL functions its queries need.
-    public static func open(_ database: Database) async throws -> SQLEntityStore {
+    /// `keepHistoryOfDeletedEntities`: deleting an entity leaves its history (otherwise it goes too).
+    public static func open(_ database: Database, keepHistoryOfDeletedEntities: Bool = false) async throws -> SQLEntityStore {
         try await database.install(GeoIndex.sqliteMatch)
-        return SQLEntityStore(database: database)
+        return SQLEntityStore(database: database, keepHistory: keepHistoryOfDeletedEntities)
     }
 
-    private init(database: Database) {
+    private init(database: Database, keepHistory: Bool) {
         self.database = database
         let knownTenants = self.knownTenants
         // SQLite has one writer; on PostgreSQL batches run side by side, entities locked by id (see `lock`).
         self.applyQueue = CoalescingQueue(lanes: database.kind == .postgres ? 2 : 1, maximumWeight: Self.maximumIDsPerWrite, weight: { $0.ids.count }) { requests in
-            try await Self.perform(requests, database: database, knownTenants: knownTenants)
+            try await Self.perform(requests, database: database, knownTenants: knownTenants, keepHistory: keepHistory)
         }
         self.retrieveQueue = CoalescingQueue(lanes: database.readers, maximumWeight: Self.chunk, weight: { _ in 1 }) { requests in
             try await Self.retrieve(requests, database: database)
@@ -56,7 +57,7 @@ public final class SQLEntityStore: EntityStore {
     /// call's changes in arrival order (a later call sees an earlier one's result), one write of the
     /// final states.
     private static func perform(
-        _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants
+        _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants, keepHistory: Bool
     ) async throws -> [[Result<EntityChange, NGSIError>]] {
         let kind = database.kind
         var tenants: [Tenant] = []
@@ -121,6 +122,11 @@ public final class SQLEntityStore: EntityStore {
                     return old == new ? nil : (id, new)
                 }
                 try await writeGeoIndex(geoChanges, tenant: tenant, kind: kind, on: db)
+                // Every instance an update wrote becomes history, in this same transaction.
+                let now = Date()
+                let history = puts.flatMap { History.changes(before: before[$0.id]!, after: $0, now: now) }
+                try await History.write(history, types: Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a }), tenant: tenant, kind: kind, on: db)
+                if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, on: db) }
             }
             return results
         }

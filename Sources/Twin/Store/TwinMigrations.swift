@@ -63,5 +63,38 @@ public enum TwinMigrations {
                 "CREATE TRIGGER geo_shapes_unindexed AFTER DELETE ON geo_shapes BEGIN DELETE FROM geo_rtree WHERE rid = old.rid; END",
             ]
         },
+        // History: every attribute instance an update wrote, in the same transaction. A series is one
+        // (entity, attribute, datasetId); its instances are ordered by time (microseconds since 1970).
+        // Numbers go in `num`, the rest of an instance (without what the columns hold) in `body`.
+        Migration(id: "twin-0004-history") { kind in
+            if kind == .postgres {
+                return [
+                    """
+                    CREATE TABLE history_series (
+                        id BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL, name TEXT NOT NULL, dataset_id TEXT NOT NULL,
+                        types TEXT NOT NULL, UNIQUE (tenant, entity_id, name, dataset_id))
+                    """,
+                    """
+                    CREATE TABLE history (
+                        instance BIGSERIAL PRIMARY KEY, series BIGINT NOT NULL REFERENCES history_series (id) ON DELETE CASCADE,
+                        observed BIGINT NOT NULL, recorded BIGINT NOT NULL, num DOUBLE PRECISION, body TEXT)
+                    """,
+                    "CREATE INDEX history_by_time ON history (series, observed)",
+                ]
+            }
+            return [
+                """
+                CREATE TABLE history_series (
+                    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, entity_id TEXT NOT NULL, name TEXT NOT NULL, dataset_id TEXT NOT NULL,
+                    types TEXT NOT NULL, UNIQUE (tenant, entity_id, name, dataset_id))
+                """,
+                """
+                CREATE TABLE history (
+                    instance INTEGER PRIMARY KEY AUTOINCREMENT, series INTEGER NOT NULL REFERENCES history_series (id) ON DELETE CASCADE,
+                    observed INTEGER NOT NULL, recorded INTEGER NOT NULL, num REAL, body TEXT)
+                """,
+                "CREATE INDEX history_by_time ON history (series, observed)",
+            ]
+        },
     ]
 }

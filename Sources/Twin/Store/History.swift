@@ -1,0 +1,139 @@
+import CityKit
+import Foundation
+import SQLKit
+import Storage
+
+/// How attribute instances are kept in `history_series` and `history`, and how they are written.
+enum History {
+    /// One attribute instance as a history row will hold it.
+    struct Row: Sendable {
+        let entityID: String
+        let name: String
+        /// "" for the default instance.
+        let datasetID: String
+        /// Microseconds since 1970: the instance's observedAt, or when it was recorded if it has none.
+        let observed: Int64
+        let recorded: Int64
+        let num: Double?
+        let body: String?
+    }
+
+    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    static func date(_ micros: Int64) -> Date { Date(timeIntervalSince1970: Double(micros) / 1_000_000) }
+
+    /// The instances of `after` that an update wrote: new ones, and those whose `modifiedAt` moved.
+    static func changes(before: Entity?, after: Entity, now: Date) -> [Row] {
+        var rows: [Row] = []
+        for (name, instances) in after.attributes {
+            for instance in instances {
+                let datasetID = instance["datasetId"]
+                let previous = before?.attributes[name]?.first { $0["datasetId"] == datasetID }
+                if let previous, previous["modifiedAt"] == instance["modifiedAt"], previous == instance { continue }
+                rows.append(row(entityID: after.id, name: name, instance: instance, recorded: now))
+            }
+        }
+        return rows
+    }
+
+    static func row(entityID: String, name: String, instance: [String: JSON], recorded: Date) -> Row {
+        let observed = instance["observedAt"]?.stringValue.flatMap(Timestamp.parse) ?? recorded
+        let (num, body) = encode(instance)
+        return Row(
+            entityID: entityID, name: name, datasetID: instance["datasetId"]?.stringValue ?? "",
+            observed: micros(observed), recorded: micros(recorded), num: num, body: body)
+    }
+
+    /// Splits an instance into the numeric value (if it has one) and the rest, without what the row's
+    /// columns or its series hold (times, datasetId, `"type": "Property"`). Nil body when nothing is left.
+    static func encode(_ instance: [String: JSON]) -> (Double?, String?) {
+        var rest = stripSystemTimes(instance)
+        for member in ["observedAt", "datasetId", "instanceId"] { rest[member] = nil }
+        // A number goes in its own column (an integral double and an integer are written alike in JSON).
+        var num: Double?
+        let exact: Bool
+        if case .integer(let i)? = rest["value"] { exact = i.magnitude <= 1 << 53 } else { exact = true }
+        if let value = rest["value"], value.isNumber, exact {
+            num = value.numberValue
+            rest["value"] = nil
+        }
+        if rest["type"] == "Property" { rest["type"] = nil }
+        return (num, rest.isEmpty ? nil : JSONCoding.string(.object(rest)))
+    }
+
+    /// The stored instance again, with its observedAt, datasetId and instanceId.
+    static func decode(num: Double?, body: String?, observed: Int64, datasetID: String, instance: Int64) -> [String: JSON] {
+        var out = body.flatMap { try? JSONCoding.parse($0).objectValue } ?? [:]
+        if let num { out["value"] = .double(num) }
+        if out["type"] == nil { out["type"] = "Property" }
+        out["observedAt"] = .string(Timestamp.string(date(observed)))
+        if !datasetID.isEmpty { out["datasetId"] = .string(datasetID) }
+        out["instanceId"] = .string(instanceURI(instance))
+        return out
+    }
+
+    static func instanceURI(_ n: Int64) -> String { "urn:ngsi-ld:Instance:\(n)" }
+
+    static func instanceNumber(_ uri: String) -> Int64? {
+        guard uri.hasPrefix("urn:ngsi-ld:Instance:") else { return nil }
+        return Int64(uri.dropFirst("urn:ngsi-ld:Instance:".count))
+    }
+
+    static func stripSystemTimes(_ instance: [String: JSON]) -> [String: JSON] {
+        var out = instance
+        out["createdAt"] = nil
+        out["modifiedAt"] = nil
+        for (key, value) in instance where !AttributeType.reservedMembers.contains(key) {
+            if case .object(let sub) = value { out[key] = .object(stripSystemTimes(sub)) }
+        }
+        return out
+    }
+
+    /// Writes rows: makes their series (recording the entity's types), then inserts the instances, as one
+    /// JSON array per statement.
+    static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+        guard !rows.isEmpty else { return }
+        var seriesSeen = Set<String>()
+        var series: [JSON] = []
+        for row in rows where seriesSeen.insert(row.entityID + "\u{1F}" + row.name + "\u{1F}" + row.datasetID).inserted {
+            let typeList = JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string)))
+            series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), .string(typeList)])
+        }
+        for chunk in series.chunked(1000) {
+            let json = JSONCoding.string(.array(chunk))
+            let source: SQLQueryString = kind == .postgres
+                ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
+                : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(\(bind: json)) AS j WHERE true"
+            try await db.raw("INSERT INTO history_series (tenant, entity_id, name, dataset_id, types) " + source + """
+                 ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
+                """).run()
+        }
+        for chunk in rows.chunked(2000) {
+            let json = JSONCoding.string(.array(chunk.map { row in
+                [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
+                 row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null]
+            }))
+            let sql: SQLQueryString = kind == .postgres
+                ? """
+                    INSERT INTO history (series, observed, recorded, num, body)
+                    SELECT s.id, (j->>3)::bigint, (j->>4)::bigint, (j->>5)::float8, j->>6 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) WITH ORDINALITY AS x(j, n)
+                    JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j->>0 AND s.name = j->>1 AND s.dataset_id = j->>2
+                    ORDER BY x.n
+                    """
+                : """
+                    INSERT INTO history (series, observed, recorded, num, body)
+                    SELECT s.id, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM json_each(\(bind: json)) AS j
+                    JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j.value ->> 0 AND s.name = j.value ->> 1 AND s.dataset_id = j.value ->> 2
+                    ORDER BY j.key
+                    """
+            try await db.raw(sql).run()
+        }
+    }
+
+    /// Deletes the whole history of entities (their series; instances follow by cascade).
+    static func deleteEntities(_ ids: [String], tenant: Tenant, on db: any SQLDatabase) async throws {
+        for chunk in ids.chunked(400) {
+            try await db.raw("DELETE FROM history WHERE series IN (SELECT id FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk)))").run()
+            try await db.raw("DELETE FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))").run()
+        }
+    }
+}

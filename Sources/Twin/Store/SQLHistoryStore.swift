@@ -1,0 +1,304 @@
+import CityKit
+import Foundation
+import SQLKit
+import Storage
+
+/// `HistoryStore` on SQLite or PostgreSQL: `history_series` (entity, attribute, datasetId) and `history`
+/// (one row per instance, indexed by series and time). Filters, `lastN` and aggregations run in SQL.
+public final class SQLHistoryStore: HistoryStore {
+    let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    private var kind: DialectKind { database.kind }
+
+    struct Series: Sendable {
+        let id: Int64
+        let entityID: String
+        let name: String
+        let datasetID: String
+    }
+
+    // MARK: Choosing entities and series
+
+    public func entities(_ selection: TemporalSelection, tenant: Tenant) async throws -> [(id: String, types: [String])] {
+        let kind = self.kind
+        var parts: [SQLQueryString] = ["s.tenant = \(bind: tenant.name)"]
+        if let ids = selection.ids, !ids.isEmpty { parts.append("s.entity_id IN (\(binds: ids))") }
+        if let pattern = selection.idPattern {
+            parts.append(kind == .postgres ? "s.entity_id ~ \(bind: pattern)" : "regexp(\(bind: pattern), s.entity_id) = 1")
+        }
+        if let types = selection.types { parts.append(Self.typeCondition(types, kind: kind)) }
+        if let attrs = selection.attrs, !attrs.isEmpty { parts.append("s.name IN (\(binds: attrs))") }
+        if let current = selection.current {
+            parts.append("s.entity_id IN (SELECT e.id FROM entities e WHERE " + SQLEntityStore.condition(current, tenant: tenant, kind: kind) + ")")
+        }
+        let condition = (parts as [SQLQueryString]).joined(separator: " AND ")
+        return try await database.read { db in
+            let rows = try await db.raw("""
+                SELECT s.entity_id, MIN(s.types) AS types FROM history_series s WHERE \(condition)
+                GROUP BY s.entity_id ORDER BY s.entity_id LIMIT \(bind: selection.limit) OFFSET \(bind: selection.offset)
+                """).all()
+            return try rows.map { row in
+                let types = (try? JSONCoding.parse(try row.decode(column: "types", as: String.self)))?.arrayValue?.compactMap(\.stringValue) ?? []
+                return (try row.decode(column: "entity_id", as: String.self), types)
+            }
+        }
+    }
+
+    /// A type expression over a series' recorded types (a JSON array).
+    static func typeCondition(_ expression: TypeExpression, kind: DialectKind) -> SQLQueryString {
+        func any(_ names: [String]) -> SQLQueryString {
+            kind == .postgres
+                ? "EXISTS (SELECT 1 FROM jsonb_array_elements_text(CAST(s.types AS jsonb)) AS t(v) WHERE t.v IN (\(binds: names)))"
+                : "EXISTS (SELECT 1 FROM json_each(s.types) AS t WHERE t.value IN (\(binds: names)))"
+        }
+        switch expression {
+        case .name(let name): return any([name])
+        case .or(let items):
+            let names = items.compactMap { if case .name(let n) = $0 { n } else { nil } }
+            if names.count == items.count { return any(names) }
+            return "(" + (items.map { typeCondition($0, kind: kind) } as [SQLQueryString]).joined(separator: " OR ") + ")"
+        case .and(let items):
+            return "(" + (items.map { typeCondition($0, kind: kind) } as [SQLQueryString]).joined(separator: " AND ") + ")"
+        }
+    }
+
+    static func series(of ids: [String], attrs: Set<String>?, tenant: Tenant, on db: any SQLDatabase) async throws -> [Series] {
+        var out: [Series] = []
+        for chunk in ids.chunked(400) {
+            var sql: SQLQueryString = "SELECT id, entity_id, name, dataset_id FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))"
+            if let attrs { sql = sql + " AND name IN (\(binds: Array(attrs)))" }
+            for row in try await db.raw(sql + " ORDER BY entity_id, name, dataset_id").all() {
+                out.append(Series(
+                    id: try row.decode(column: "id", as: Int64.self), entityID: try row.decode(column: "entity_id", as: String.self),
+                    name: try row.decode(column: "name", as: String.self), datasetID: try row.decode(column: "dataset_id", as: String.self)))
+            }
+        }
+        return out
+    }
+
+    /// The time column and the condition `timerel` puts on it.
+    static func timeFilter(_ query: TemporalQuery) -> (column: String, condition: SQLQueryString) {
+        let column = query.timeProperty == .observedAt ? "observed" : "recorded"
+        switch query.timerel {
+        case nil: return (column, "")
+        case .before(let t): return (column, " AND h.\(unsafeRaw: column) < \(bind: History.micros(t))")
+        case .after(let t): return (column, " AND h.\(unsafeRaw: column) > \(bind: History.micros(t))")
+        case .between(let a, let b): return (column, " AND h.\(unsafeRaw: column) >= \(bind: History.micros(a)) AND h.\(unsafeRaw: column) < \(bind: History.micros(b))")
+        }
+    }
+
+    // MARK: Instances
+
+    public func history(of ids: [String], tenant: Tenant, query: TemporalQuery) async throws -> [SeriesHistory] {
+        try await database.read { db in
+            let series = try await Self.series(of: ids, attrs: query.attrs, tenant: tenant, on: db)
+            let (column, condition) = Self.timeFilter(query)
+            let newestFirst = query.lastN != nil
+            let take = min(query.lastN ?? Int.max, query.instanceLimit)
+            // One more than allowed tells whether the history was cut.
+            let fetch = take + (query.lastN.map { $0 > query.instanceLimit } ?? true ? 1 : 0)
+            var bySeries: [Int64: [[String: JSON]]] = [:]
+            var truncated = Set<Int64>()
+            for chunk in series.chunked(100) {
+                let parts: [SQLQueryString] = chunk.enumerated().map { n, s in
+                    "SELECT * FROM (SELECT h.series, h.instance, h.observed, h.recorded, h.num, h.body FROM history h WHERE h.series = \(bind: s.id)"
+                        + condition + " ORDER BY h.\(unsafeRaw: column) \(unsafeRaw: newestFirst ? "DESC" : "ASC"), h.instance LIMIT \(bind: fetch)) AS q\(unsafeRaw: String(n))"
+                }
+                let datasets = Dictionary(chunk.map { ($0.id, $0.datasetID) }, uniquingKeysWith: { a, _ in a })
+                for row in try await db.raw(parts.joined(separator: " UNION ALL ")).all() {
+                    let id = try row.decode(column: "series", as: Int64.self)
+                    let recorded = History.date(try row.decode(column: "recorded", as: Int64.self))
+                    var instance = History.decode(
+                        num: try row.decode(column: "num", as: Double?.self), body: try row.decode(column: "body", as: String?.self),
+                        observed: try row.decode(column: "observed", as: Int64.self), datasetID: datasets[id] ?? "",
+                        instance: try row.decode(column: "instance", as: Int64.self))
+                    instance["createdAt"] = .string(Timestamp.string(recorded))
+                    instance["modifiedAt"] = .string(Timestamp.string(recorded))
+                    bySeries[id, default: []].append(instance)
+                }
+            }
+            return series.map { s in
+                var instances = bySeries[s.id] ?? []
+                if instances.count > take {
+                    instances.removeLast(instances.count - take)
+                    truncated.insert(s.id)
+                }
+                if newestFirst { instances.reverse() }
+                return SeriesHistory(
+                    entityID: s.entityID, name: s.name, datasetID: s.datasetID.isEmpty ? nil : s.datasetID, instances: instances, truncated: truncated.contains(s.id))
+            }
+        }
+    }
+
+    // MARK: Aggregation
+
+    public func aggregate(_ ids: [String], tenant: Tenant, query: TemporalQuery, aggregation: AggregationQuery) async throws -> [SeriesAggregate] {
+        try await database.read { db in
+            let series = try await Self.series(of: ids, attrs: query.attrs, tenant: tenant, on: db)
+            let (column, condition) = Self.timeFilter(query)
+            // Periods start at timeAt for after/between, else at 1970-01-01T00:00:00Z (whole hours, days, … UTC).
+            var origin: Int64 = 0
+            switch query.timerel {
+            case .after(let t), .between(let t, _): origin = History.micros(t)
+            default: break
+            }
+            let bucket: SQLQueryString = aggregation.period.map { "(h.\(unsafeRaw: column) - \(bind: origin)) / \(bind: $0)" } ?? "0"
+            var out: [Int64: [AggregateBucket]] = [:]
+            for chunk in series.chunked(400) {
+                let rows = try await db.raw("""
+                    SELECT h.series, \(bucket) AS bucket, COUNT(*) AS n, COUNT(h.num) AS nn,
+                        COUNT(DISTINCT COALESCE(CAST(h.num AS TEXT), h.body, '')) AS d, SUM(h.num) AS s, AVG(h.num) AS a,
+                        MIN(h.num) AS mn, MAX(h.num) AS mx, SUM(h.num * h.num) AS sq, MIN(h.\(unsafeRaw: column)) AS first, MAX(h.\(unsafeRaw: column)) AS last
+                    FROM history h WHERE h.series IN (\(binds: chunk.map(\.id)))\(condition)
+                    GROUP BY h.series, bucket ORDER BY h.series, bucket
+                    """).all()
+                for row in rows {
+                    let id = try row.decode(column: "series", as: Int64.self)
+                    let n = try row.decode(column: "n", as: Int.self)
+                    let nn = try row.decode(column: "nn", as: Int.self)
+                    let sum = try row.decode(column: "s", as: Double?.self)
+                    let sq = try row.decode(column: "sq", as: Double?.self)
+                    let start: Int64
+                    let end: Int64
+                    if let period = aggregation.period {
+                        let b = try row.decode(column: "bucket", as: Int64.self)
+                        start = origin + b * period
+                        end = start + period
+                    } else {
+                        start = try row.decode(column: "first", as: Int64.self)
+                        end = try row.decode(column: "last", as: Int64.self)
+                    }
+                    var values: [AggregationMethod: JSON] = [:]
+                    for method in aggregation.methods {
+                        switch method {
+                        case .totalCount: values[method] = .integer(Int64(n))
+                        case .distinctCount: values[method] = .integer(Int64(try row.decode(column: "d", as: Int.self)))
+                        case .sum: values[method] = sum.map(JSON.double) ?? .null
+                        case .avg: values[method] = (try row.decode(column: "a", as: Double?.self)).map(JSON.double) ?? .null
+                        case .min: values[method] = (try row.decode(column: "mn", as: Double?.self)).map(JSON.double) ?? .null
+                        case .max: values[method] = (try row.decode(column: "mx", as: Double?.self)).map(JSON.double) ?? .null
+                        case .sumsq: values[method] = sq.map(JSON.double) ?? .null
+                        case .stddev:
+                            // Population standard deviation from the sums the database computed.
+                            if let sum, let sq, nn > 0 {
+                                let mean = sum / Double(nn)
+                                values[method] = .double((max(0, sq / Double(nn) - mean * mean)).squareRoot())
+                            } else {
+                                values[method] = .null
+                            }
+                        }
+                    }
+                    out[id, default: []].append(AggregateBucket(start: History.date(start), end: History.date(end), values: values))
+                }
+            }
+            return series.map { s in
+                var buckets = out[s.id] ?? []
+                if let lastN = query.lastN, buckets.count > lastN { buckets.removeFirst(buckets.count - lastN) }
+                return SeriesAggregate(entityID: s.entityID, name: s.name, datasetID: s.datasetID.isEmpty ? nil : s.datasetID, buckets: buckets)
+            }
+        }
+    }
+
+    // MARK: Direct writes
+
+    public func append(_ entityID: String, types: [String], attributes: [String: [[String: JSON]]], tenant: Tenant) async throws -> Bool {
+        let kind = self.kind
+        return try await database.write { db in
+            if tenant.name != "" {
+                try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
+            }
+            let existing = try await db.raw("SELECT types FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id = \(bind: entityID) LIMIT 1").first()
+            let knownTypes = try existing.flatMap { try JSONCoding.parse(try $0.decode(column: "types", as: String.self)).arrayValue?.compactMap(\.stringValue) } ?? []
+            let now = Date()
+            var rows: [History.Row] = []
+            for (name, instances) in attributes {
+                for instance in instances { rows.append(History.row(entityID: entityID, name: name, instance: instance, recorded: now)) }
+            }
+            try await History.write(rows, types: [entityID: types.isEmpty ? knownTypes : types], tenant: tenant, kind: kind, on: db)
+            return existing == nil
+        }
+    }
+
+    public func hasHistory(_ entityID: String, tenant: Tenant) async throws -> Bool {
+        try await database.read { db in
+            try await db.raw("SELECT 1 AS one FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id = \(bind: entityID) LIMIT 1").first() != nil
+        }
+    }
+
+    public func deleteHistory(of entityID: String, tenant: Tenant) async throws -> Bool {
+        try await database.write { db in
+            guard try await db.raw("SELECT 1 AS one FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id = \(bind: entityID) LIMIT 1").first() != nil else { return false }
+            try await History.deleteEntities([entityID], tenant: tenant, on: db)
+            return true
+        }
+    }
+
+    public func deleteHistory(of entityID: String, attribute: String, datasetID: String?, allDatasets: Bool, tenant: Tenant) async throws -> Bool {
+        try await database.write { db in
+            var condition: SQLQueryString = "tenant = \(bind: tenant.name) AND entity_id = \(bind: entityID) AND name = \(bind: attribute)"
+            if !allDatasets { condition = condition + " AND dataset_id = \(bind: datasetID ?? "")" }
+            guard try await db.raw("SELECT 1 AS one FROM history_series WHERE " + condition + " LIMIT 1").first() != nil else { return false }
+            try await db.raw("DELETE FROM history WHERE series IN (SELECT id FROM history_series WHERE " + condition + ")").run()
+            try await db.raw("DELETE FROM history_series WHERE " + condition).run()
+            return true
+        }
+    }
+
+    public func modifyInstance(_ entityID: String, attribute: String, instanceID: String, changes: [String: JSON], tenant: Tenant) async throws -> Bool {
+        guard let number = History.instanceNumber(instanceID) else { return false }
+        return try await database.write { db in
+            guard let row = try await db.raw("""
+                SELECT h.observed, h.num, h.body, s.dataset_id FROM history h JOIN history_series s ON s.id = h.series
+                WHERE s.tenant = \(bind: tenant.name) AND s.entity_id = \(bind: entityID) AND s.name = \(bind: attribute) AND h.instance = \(bind: number)
+                """).first()
+            else { return false }
+            var instance = History.decode(
+                num: try row.decode(column: "num", as: Double?.self), body: try row.decode(column: "body", as: String?.self),
+                observed: try row.decode(column: "observed", as: Int64.self), datasetID: try row.decode(column: "dataset_id", as: String.self), instance: number)
+            for (member, value) in changes where member != "instanceId" && member != "datasetId" {
+                if value == Entity.nullValue { instance[member] = nil } else { instance[member] = value }
+            }
+            let updated = History.row(entityID: entityID, name: attribute, instance: instance, recorded: Date())
+            try await db.raw("""
+                UPDATE history SET observed = \(bind: updated.observed), recorded = \(bind: updated.recorded), num = \(bind: updated.num), body = \(bind: updated.body)
+                WHERE instance = \(bind: number)
+                """).run()
+            return true
+        }
+    }
+
+    public func deleteInstance(_ entityID: String, attribute: String, instanceID: String, tenant: Tenant) async throws -> Bool {
+        guard let number = History.instanceNumber(instanceID) else { return false }
+        return try await database.write { db in
+            guard try await db.raw("""
+                SELECT 1 AS one FROM history h JOIN history_series s ON s.id = h.series
+                WHERE s.tenant = \(bind: tenant.name) AND s.entity_id = \(bind: entityID) AND s.name = \(bind: attribute) AND h.instance = \(bind: number)
+                """).first() != nil
+            else { return false }
+            try await db.raw("DELETE FROM history WHERE instance = \(bind: number)").run()
+            return true
+        }
+    }
+
+    public func deleteObserved(before cutoff: Date) async throws -> Int {
+        let limit = History.micros(cutoff)
+        var total = 0
+        // In bounded steps, so that retention never holds the writer for long.
+        while true {
+            let deleted = try await database.write { db -> Int in
+                let rows = try await db.raw("""
+                    SELECT h.instance FROM history_series s JOIN history h ON h.series = s.id AND h.observed < \(bind: limit) LIMIT 5000
+                    """).all()
+                let ids = try rows.map { try $0.decode(column: "instance", as: Int64.self) }
+                for chunk in ids.chunked(1000) { try await db.raw("DELETE FROM history WHERE instance IN (\(binds: chunk))").run() }
+                return ids.count
+            }
+            total += deleted
+            if deleted < 5000 { return total }
+        }
+    }
+}
