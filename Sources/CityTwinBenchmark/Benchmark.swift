@@ -18,6 +18,7 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Concurrent connections for PATCH and retrieve.") var connections = 32
     @Option(help: "Queries for the query-latency figure.") var queries = 500
     @Option(help: "Point entities for the geo-query figures (0 skips them).") var geoEntities = 1_000_000
+    @Option(help: "History instances for the temporal figures, as sensors with a year of minute readings each (0 skips them).") var historyInstances = 10_000_000
     @Option(help: "Seconds of load for each rate figure (no-op, PATCH, retrieve), driven by wrk.") var seconds = 10
 
     func run() async throws {
@@ -36,7 +37,7 @@ struct Benchmark: AsyncParsableCommand {
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         let load = Load(client: client, base: base)
         do {
-            try await measure(load, server: server)
+            try await measure(load, server: server, dataDirectory: dir)
         } catch {
             try? await client.shutdown()
             throw error
@@ -44,7 +45,7 @@ struct Benchmark: AsyncParsableCommand {
         try await client.shutdown()
     }
 
-    func measure(_ load: Load, server: Server) async throws {
+    func measure(_ load: Load, server: Server, dataDirectory: URL) async throws {
 
         say("backend: \(database.map { _ in "postgresql" } ?? "sqlite"), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
 
@@ -91,6 +92,7 @@ struct Benchmark: AsyncParsableCommand {
         say(String(format: "server resident memory:           %9.0f MB (target ≤ 300 MB)", Double(server.residentKB()) / 1024))
 
         try await measureGeo(load)
+        try await measureTemporal(load, dataDirectory: dataDirectory)
     }
 
     static let districts = ["福田区", "南山区", "罗湖区", "宝安区", "龙岗区"]

@@ -142,6 +142,16 @@ import Testing
                 let storedSumsq = bucket.values[.sumsq]?.numberValue ?? 0
                 #expect(abs(storedSumsq - sumsq) < 1e-6)
             }
+            // Without a period: one value for the whole range, from the first reading to the last.
+            let whole = try await s.history.aggregate(
+                ["urn:ngsi-ld:WeatherObserved:futian"], tenant: .default, query: TemporalQuery(),
+                aggregation: AggregationQuery(methods: [.totalCount, .max], period: nil))
+            let only = try #require(whole.first { $0.name == Self.temperature }?.buckets)
+            #expect(only.count == 1)
+            #expect(only.first?.values[.totalCount] == 1440)
+            #expect(only.first?.values[.max]?.numberValue == readings.max())
+            #expect(only.first?.start == start)
+            #expect(only.first?.end == start.addingTimeInterval(1439 * 60))
         }
     }
 

@@ -102,7 +102,7 @@ enum History {
             let json = JSONCoding.string(.array(chunk))
             let source: SQLQueryString = kind == .postgres
                 ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
-                : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(\(bind: json)) AS j WHERE true"
+                : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM jsonb_each(\(bind: json)) AS j WHERE true"
             try await db.raw("INSERT INTO history_series (tenant, entity_id, name, dataset_id, types) " + source + """
                  ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
                 """).run()
@@ -121,8 +121,8 @@ enum History {
                     """
                 : """
                     INSERT INTO history (series, observed, recorded, num, body)
-                    SELECT s.id, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM json_each(\(bind: json)) AS j
-                    JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j.value ->> 0 AND s.name = j.value ->> 1 AND s.dataset_id = j.value ->> 2
+                    SELECT s.id, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM jsonb_each(\(bind: json)) AS j
+                    CROSS JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j.value ->> 0 AND s.name = j.value ->> 1 AND s.dataset_id = j.value ->> 2
                     ORDER BY j.key
                     """
             try await db.raw(sql).run()

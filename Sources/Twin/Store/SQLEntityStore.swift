@@ -213,7 +213,7 @@ public final class SQLEntityStore: EntityStore {
                 try await db.raw("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, min_x, max_x, min_y, max_y, wkb)
                     SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, unhex(j.value ->> 6)
-                    FROM json_each(\(bind: json)) AS j
+                    FROM jsonb_each(\(bind: json)) AS j
                     """).run()
             }
         }
@@ -223,7 +223,7 @@ public final class SQLEntityStore: EntityStore {
     private static func rows(_ json: String, _ kind: DialectKind) -> SQLQueryString {
         kind == .postgres
             ? "SELECT j->>0 AS name, j->>1 AS kind, (j->>2)::float8 AS num, j->>3 AS str, j->>4 AS entity_id FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
-            : "SELECT json_extract(j.value, '$[0]') AS name, json_extract(j.value, '$[1]') AS kind, json_extract(j.value, '$[2]') AS num, json_extract(j.value, '$[3]') AS str, json_extract(j.value, '$[4]') AS entity_id FROM json_each(\(bind: json)) AS j"
+            : "SELECT json_extract(j.value, '$[0]') AS name, json_extract(j.value, '$[1]') AS kind, json_extract(j.value, '$[2]') AS num, json_extract(j.value, '$[3]') AS str, json_extract(j.value, '$[4]') AS entity_id FROM jsonb_each(\(bind: json)) AS j"
     }
 
     // MARK: Reading
