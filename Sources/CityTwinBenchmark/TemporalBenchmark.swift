@@ -14,6 +14,8 @@ extension Benchmark {
         let perRequest = 8_000
         let requestsPerSensor = (Self.minutesPerYear + perRequest - 1) / perRequest
         let formatter = Date.ISO8601FormatStyle()
+        // The history tables already hold the instances the earlier figures wrote: measure the growth.
+        let bytesBefore = try historyBytes(dataDirectory: dataDirectory)
         let start = ContinuousClock.now
         for sensor in 0..<sensors {
             let id = "urn:ngsi-ld:WeatherObserved:bench-\(sensor)"
@@ -34,8 +36,9 @@ extension Benchmark {
         let loaded = sensors * (Self.minutesPerYear + 1)
         let rate = Double(loaded) / (ContinuousClock.now - start).seconds
         say(String(format: "history: loaded %d instances (%d sensors × a year of minutes): %7.0f instances/s", loaded, sensors, rate))
-        if let bytes = try historyBytes(dataDirectory: dataDirectory) {
-            say(String(format: "history: bytes on disk per instance: %.1f (tables and indexes, %.0f MB)", Double(bytes) / Double(loaded), Double(bytes) / 1e6))
+        if let before = bytesBefore, let after = try historyBytes(dataDirectory: dataDirectory) {
+            let bytes = after - before
+            say(String(format: "history: bytes on disk per instance: %.1f (tables and indexes grew by %.0f MB)", Double(bytes) / Double(loaded), Double(bytes) / 1e6))
         }
 
         var random = SplitMix64(seed: 7)

@@ -53,7 +53,7 @@ public final class Database: Sendable {
             // A page cache large enough that a big transaction does not spill mid-way; statement journals in memory.
             for pragma in [
                 "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON",
-                "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY", "PRAGMA mmap_size=\(mmapSize)",
+                "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY",
             ] {
                 _ = try await writer.query(pragma)
             }

@@ -10,13 +10,14 @@ import Testing
 
 /// The HTTP edge through the router, without a socket: status codes, ProblemDetails, auth.
 @Suite struct RouterTests {
-    func withApp(anonymousWrites: Bool = true, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+    func withApp(anonymousWrites: Bool = true, instanceLimit: Int = 1000, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-router-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         var configuration = Configuration()
         configuration.dataDirectory = dir.path
         configuration.port = 0
         configuration.allowAnonymousWrites = anonymousWrites
+        configuration.temporalInstanceLimit = instanceLimit
         let app = try await buildApplication(configuration)
         try await app.test(.router, body)
     }
@@ -26,6 +27,36 @@ import Testing
 
     func problemType(_ response: TestResponse) throws -> String? {
         try JSONCoding.parse(Data(buffer: response.body))["type"]?.stringValue
+    }
+
+    @Test func temporalOverHTTP() async throws {
+        try await withApp(instanceLimit: 2) { client in
+            let readings = (0..<5).map { #"{"type":"Property","value":\#($0 * 10),"observedAt":"2026-11-25T0\#($0):00:00Z"}"# }.joined(separator: ",")
+            let body = #"{"id":"urn:ngsi-ld:NoiseLevelObserved:hb-1","type":"NoiseLevelObserved","LAeq":[\#(readings)]}"#
+            let created = try await client.execute(uri: "/ngsi-ld/v1/temporal/entities", method: .post, headers: Self.json, body: ByteBuffer(string: body))
+            #expect(created.status == .created)
+            let page = try await client.execute(uri: "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:NoiseLevelObserved:hb-1?options=temporalValues", method: .get)
+            #expect(page.status == .partialContent)
+            #expect(page.headers[HTTPField.Name("Content-Range")!] == "date-time 2026-11-25T00:00:00.000Z-2026-11-25T01:00:00.000Z/*")
+            #expect(try JSONCoding.parse(Data(buffer: page.body))["LAeq"]?["values"]?.arrayValue?.count == 2)
+            let aggregated = try await client.execute(
+                uri: "/ngsi-ld/v1/temporal/entities?type=NoiseLevelObserved&options=aggregatedValues&aggrMethods=max,totalCount&aggrPeriodDuration=PT2H&timerel=after&timeAt=2026-11-25T00:00:00Z",
+                method: .get)
+            #expect(aggregated.status == .ok)
+            let laeq = try JSONCoding.parse(Data(buffer: aggregated.body)).arrayValue?.first?["LAeq"]
+            // After 00:00 (exclusive), in two-hour periods from 00:00: 10 (01:00) | 20, 30 | 40.
+            #expect(laeq?["max"]?.arrayValue?.compactMap { $0.arrayValue?.first?.numberValue } == [10, 30, 40])
+            #expect(laeq?["totalCount"]?.arrayValue?.compactMap { $0.arrayValue?.first?.numberValue } == [1, 2, 1])
+            #expect(laeq?["max"]?.arrayValue?.first?.arrayValue?.dropFirst() == ["2026-11-25T00:00:00.000Z", "2026-11-25T02:00:00.000Z"])
+            for bad in ["timerel=between&timeAt=2026-11-25T00:00:00Z", "timerel=after&timeAt=yesterday", "lastN=0", "options=aggregatedValues&aggrMethods=median",
+                        "options=aggregatedValues&aggrPeriodDuration=P1M", "timeproperty=deletedAt"] {
+                let response = try await client.execute(uri: "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:NoiseLevelObserved:hb-1?" + bad, method: .get)
+                #expect(response.status == .badRequest, "\(bad)")
+            }
+            let missing = try await client.execute(uri: "/ngsi-ld/v1/temporal/entities/urn:ngsi-ld:NoiseLevelObserved:none", method: .get)
+            #expect(missing.status == .notFound)
+            #expect(try problemType(missing) == "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound")
+        }
     }
 
     @Test func geoQueriesOverHTTP() async throws {
