@@ -79,6 +79,17 @@ import Testing
             #expect(first["unitCode"] == "GQ")
             #expect(first["instanceId"]?.stringValue?.hasPrefix("urn:ngsi-ld:Instance:") == true)
             #expect(normalized["name"]?.arrayValue?.first?["value"] == "莲花山监测站")
+            // Asking only for attributes it never had still finds the entity, without attributes.
+            // (Parameters built without a closure: a closure here was mixed up with one inside an #expect above.)
+            var onlyNO2Parameters = TemporalService.Parameters()
+            onlyNO2Parameters.selection.attrs = "no2"
+            let onlyNO2 = try s.temporal.plan(onlyNO2Parameters, context: core, requireFilter: false)
+            #expect(onlyNO2.query.attrs == ["https://uri.etsi.org/ngsi-ld/default-context/no2"])
+            let bare = try await s.temporal.retrieve(id, plan: onlyNO2, context: core, tenant: .default).entity
+            #expect(bare == ["id": .string(id), "type": "AirQualityObserved"])
+            await #expect { _ = try await s.temporal.retrieve("urn:ngsi-ld:AirQualityObserved:none", plan: try plan(s) { _ in }, context: core, tenant: .default) } throws: {
+                ($0 as? NGSIError)?.kind == .resourceNotFound
+            }
         }
     }
 

@@ -117,16 +117,35 @@ public struct TemporalService: Sendable {
         return try await render(chosen, plan: plan, context: context, tenant: tenant)
     }
 
+    /// One entity's history, read in one pass: the series carry the entity's types.
     public func retrieve(_ id: String, plan: Plan, context: LDContext, tenant: Tenant) async throws -> (entity: JSON, cut: ClosedRange<Date>?) {
         try await entities.requireTenant(tenant)
-        var selection = TemporalSelection()
-        selection.ids = [id]
-        selection.limit = 1
-        guard let found = try await history.entities(selection, tenant: tenant).first else {
-            throw NGSIError.notFound("entity \(id) has no history")
+        let writer = TemporalRepresentation(base: plan.representation, timeProperty: plan.query.timeProperty)
+        let entity: JSON
+        var cut: ClosedRange<Date>?
+        var types: [String]?
+        switch plan.form {
+        case .aggregated(let aggregation):
+            let series = try await history.aggregate([id], tenant: tenant, query: plan.query, aggregation: aggregation)
+            types = series.first?.types
+            entity = writer.aggregated(id, types: types ?? [], series, methods: aggregation.methods, context: context)
+        case .normalized, .temporalValues:
+            let series = try await history.history(of: [id], tenant: tenant, query: plan.query)
+            types = series.first?.types
+            entity = writer.instances(id, types: types ?? [], series, values: plan.form == .temporalValues, context: context)
+            cut = Self.cutRange(series, timeProperty: plan.query.timeProperty)
         }
-        let (rendered, cut) = try await render([found], plan: plan, context: context, tenant: tenant)
-        return (rendered[0], cut)
+        if types == nil {
+            // No series of the attributes asked for: the entity may still have history of others.
+            var selection = TemporalSelection()
+            selection.ids = [id]
+            selection.limit = 1
+            guard let found = try await history.entities(selection, tenant: tenant).first else {
+                throw NGSIError.notFound("entity \(id) has no history")
+            }
+            return (.object(writer.head(id, types: found.types, context: context)), nil)
+        }
+        return (entity, cut)
     }
 
     func render(_ chosen: [(id: String, types: [String])], plan: Plan, context: LDContext, tenant: Tenant) async throws -> ([JSON], ClosedRange<Date>?) {

@@ -4,6 +4,8 @@ import Foundation
 /// One attribute instance's history (a series: entity, attribute, datasetId).
 public struct SeriesHistory: Sendable, Equatable {
     public let entityID: String
+    /// The entity's types as last recorded.
+    public let types: [String]
     public let name: String
     public let datasetID: String?
     /// Oldest first, each with `instanceId` and `observedAt` (and `modifiedAt`, the time it was recorded).
@@ -21,6 +23,7 @@ public struct AggregateBucket: Sendable, Equatable {
 
 public struct SeriesAggregate: Sendable, Equatable {
     public let entityID: String
+    public let types: [String]
     public let name: String
     public let datasetID: String?
     public var buckets: [AggregateBucket]
