@@ -153,6 +153,12 @@ import Testing
                 let storedSumsq = bucket.values[.sumsq]?.numberValue ?? 0
                 #expect(abs(storedSumsq - sumsq) < 1e-6)
             }
+            // A period so short that a day has millions of them is refused, not computed.
+            await #expect {
+                _ = try await s.history.aggregate(
+                    ["urn:ngsi-ld:WeatherObserved:futian"], tenant: .default, query: TemporalQuery(),
+                    aggregation: AggregationQuery(methods: [.avg], period: 1_000))
+            } throws: { ($0 as? NGSIError)?.kind == .tooManyResults }
             // Without a period: one value for the whole range, from the first reading to the last.
             let whole = try await s.history.aggregate(
                 ["urn:ngsi-ld:WeatherObserved:futian"], tenant: .default, query: TemporalQuery(),

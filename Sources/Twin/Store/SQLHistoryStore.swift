@@ -221,8 +221,10 @@ public final class SQLHistoryStore: HistoryStore {
         return values
     }
 
-    /// Periods by GROUP BY over the series' rows: for one period spanning the range, or for periods too
-    /// many to walk.
+    /// The most periods one attribute's aggregation may have.
+    static let maximumPeriods: Int64 = 100_000
+
+    /// One period spanning the range, by aggregating the series' rows.
     static func groupPeriods(
         _ ids: [Int64], query: TemporalQuery, aggregation: AggregationQuery, origin: Int64, on db: any SQLDatabase
     ) async throws -> [(Int64, AggregateBucket)] {
@@ -275,8 +277,8 @@ public final class SQLHistoryStore: HistoryStore {
             let lo = try bounds.decode(column: "lo", as: Int64?.self), let hi = try bounds.decode(column: "hi", as: Int64?.self)
         else { return [] }
         let (first, last) = ((lo - origin) / period, (hi - origin) / period)
-        guard last - first < 200_000 else {
-            return try await groupPeriods([id], query: query, aggregation: AggregationQuery(methods: methods, period: period), origin: origin, on: db).map(\.1)
+        guard last - first < Self.maximumPeriods else {
+            throw NGSIError(.tooManyResults, "the aggregation would have \(last - first + 1) periods, more than \(Self.maximumPeriods); choose a longer aggrPeriodDuration or a shorter time range")
         }
         // Each period's aggregates come back as one JSON array `[k, aggregates…]`, all periods in one
         // value: decoding thousands of rows column by column costs more than the aggregation.
