@@ -29,6 +29,28 @@ import Testing
         try JSONCoding.parse(Data(buffer: response.body))["type"]?.stringValue
     }
 
+    @Test func inlineContextsAreLinkedAsImplicitlyCreated() async throws {
+        try await withApp { client in
+            let lamp = #"{"id":"urn:ngsi-ld:Lamp:1","type":"Lamp","brightness":{"type":"Property","value":80},"@context":{"Lamp":"https://example.org/city#Lamp","brightness":"https://example.org/city#brightness"}}"#
+            let ld: HTTPFields = [.contentType: "application/ld+json"]
+            #expect(try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: ld, body: ByteBuffer(string: lamp)).status == .created)
+            let query = #"{"type":"Query","entities":[{"type":"Lamp"}],"@context":{"Lamp":"https://example.org/city#Lamp","brightness":"https://example.org/city#brightness"}}"#
+            let answer = try await client.execute(uri: "/ngsi-ld/v1/entityOperations/query", method: .post, headers: ld, body: ByteBuffer(string: query))
+            #expect(answer.status == .ok)
+            let entity = try JSONCoding.parse(Data(buffer: answer.body)).arrayValue?.first
+            #expect(entity?["brightness"]?["value"] == 80)
+            // The answer is application/json, so the context is linked: a URL this broker serves.
+            let link = try #require(answer.headers[HTTPField.Name("Link")!])
+            let url = try #require(link.split(separator: ">").first.map { String($0.dropFirst()) })
+            let path = try #require(url.range(of: "/ngsi-ld/v1/jsonldContexts/").map { String(url[$0.lowerBound...]) })
+            let served = try await client.execute(uri: path, method: .get)
+            #expect(served.status == .ok)
+            #expect(try JSONCoding.parse(Data(buffer: served.body))["@context"]?["Lamp"] == "https://example.org/city#Lamp")
+            let listed = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts?kind=ImplicitlyCreated", method: .get)
+            #expect(try JSONCoding.parse(Data(buffer: listed.body)).arrayValue?.count == 1)
+        }
+    }
+
     @Test func temporalOverHTTP() async throws {
         try await withApp(instanceLimit: 2) { client in
             let readings = (0..<5).map { #"{"type":"Property","value":\#($0 * 10),"observedAt":"2026-11-25T0\#($0):00:00Z"}"# }.joined(separator: ",")

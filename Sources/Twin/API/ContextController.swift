@@ -51,7 +51,7 @@ public struct ContextController<Context: TwinRequestContext>: Sendable {
         default: throw NGSIError.badData("@context must be an object, an array or a URL")
         }
         // Check that it resolves (imports reachable, definitions well-formed) before keeping it.
-        _ = try await resolver.resolve(inner)
+        _ = try await resolver.resolve(inner, implicit: false)
         let id = RandomIDGenerator().next()
         let url = resolver.hostedBase + id
         try await store.save(StoredContext(id: id, url: url, document: json, kind: .hosted, createdAt: Date()))

@@ -13,7 +13,7 @@ struct NGSIResponse {
     var contextForBody: JSON { contextValue ?? .string(CoreContext.url) }
 
     var linkHeader: String {
-        let url = contextValue?.stringValue ?? CoreContext.url
+        let url = context.implicitURL ?? contextValue?.stringValue ?? CoreContext.url
         return "<\(url)>; rel=\"\(NGSIRequest.linkRelation)\"; type=\"application/ld+json\""
     }
 

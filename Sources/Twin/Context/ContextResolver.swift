@@ -32,22 +32,40 @@ public final class ContextResolver: Sendable {
 
     public var core: LDContext { CoreContext.context }
 
-    /// Resolves a context value; `nil` gives the core context.
-    public func resolve(_ value: JSON?) async throws(NGSIError) -> LDContext {
+    /// Resolves a context value; `nil` gives the core context. A context given inline (not a single URL) is
+    /// also kept as an `ImplicitlyCreated` context unless `implicit` is false, so that answers can link to it.
+    public func resolve(_ value: JSON?, implicit: Bool = true) async throws(NGSIError) -> LDContext {
         guard let value else { return core }
         if case .string(let url) = value, CoreContext.isCoreURL(url) { return core }
         let key = JSONCoding.string(value)
-        if let cached = resolved.withLock({ $0[key] }) { return cached }
+        if let cached = resolved.withLock({ $0[key] }), cached.implicitURL != nil || !implicit || value.stringValue != nil { return cached }
         var definitions: [[String: JSON]] = []
         var seen = Set<String>()
         try await collect(value, into: &definitions, depth: 0, seen: &seen)
         definitions.append(CoreContext.definitions)
-        let context = LDContext(definitions: definitions, source: value)
+        var context = LDContext(definitions: definitions, source: value)
+        if implicit, value.stringValue == nil { context.implicitURL = await keepImplicit(value, key: key) }
         resolved.withLock { cache in
             if cache.count >= Self.maximumCacheEntries { cache.removeAll() }
             cache[key] = context
         }
         return context
+    }
+
+    /// Stores an inline context once (its id is a hash of its text) and returns the URL it is served at; nil
+    /// if it could not be stored (answers then link the core context).
+    private func keepImplicit(_ value: JSON, key: String) async -> String? {
+        let id = StoredContext.id(for: key)
+        let url = hostedBase + id
+        do {
+            if try await store.find(id: id) == nil {
+                try await store.save(StoredContext(id: id, url: url, document: ["@context": value], kind: .implicitlyCreated, createdAt: Date()))
+            }
+            return url
+        } catch {
+            logger.warning("could not keep an inline @context", metadata: ["error": "\(String(reflecting: error))"])
+            return nil
+        }
     }
 
     /// Forgets what was resolved from `url`, so the next use fetches or reads it again.

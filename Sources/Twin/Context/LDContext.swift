@@ -13,6 +13,9 @@ public struct LDContext: Sendable {
     private var reverse: [String: String] = [:]
     /// The context value callers gave (URLs, objects), to echo back in responses.
     public let source: JSON?
+    /// For a context given inline: the URL where this broker serves it (an `ImplicitlyCreated` context), for
+    /// the `Link` header of `application/json` answers.
+    public internal(set) var implicitURL: String?
 
     public static let defaultVocabulary = "https://uri.etsi.org/ngsi-ld/default-context/"
 
