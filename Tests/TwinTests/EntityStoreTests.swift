@@ -66,6 +66,23 @@ import Testing
         }
     }
 
+    /// `q` on a LanguageProperty: equality finds any language; `name[zh]` compares one language.
+    @Test(arguments: TestDatabases.kinds)
+    func languagePropertiesAreQueriedInEveryLanguage(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            for (n, zh, en) in [(1, "福田站", "Futian station"), (2, "南山站", "Nanshan station")] {
+                var sensor = Self.sensor(n, pm25: 10, district: "深圳")
+                sensor = .object(sensor.objectValue!.merging(["name": ["type": "LanguageProperty", "languageMap": ["zh": .string(zh), "en": .string(en)]]]) { a, _ in a })
+                _ = try await service.create(sensor, context: core, tenant: .default)
+            }
+            #expect(try await ids(service, q(#"name=="福田站""#)) == ["urn:ngsi-ld:AirQualityObserved:1"])
+            #expect(try await ids(service, q(#"name=="Nanshan station""#)) == ["urn:ngsi-ld:AirQualityObserved:2"])
+            #expect(try await ids(service, q(#"name[zh]=="南山站""#)) == ["urn:ngsi-ld:AirQualityObserved:2"])
+            #expect(try await ids(service, q(#"name[en]=="南山站""#)) == [])
+            #expect(try await ids(service, q(#"name=="罗湖站""#)) == [])
+        }
+    }
+
     /// Racing creates of one id: exactly one wins, the others are told it already exists.
     @Test(arguments: TestDatabases.kinds)
     func racingCreatesOfOneIDHaveOneWinner(_ kind: DialectKind) async throws {

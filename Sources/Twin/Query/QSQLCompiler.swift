@@ -108,7 +108,8 @@ struct QSQLCompiler {
         let prefix = path.subAttributes
         if let metadata = path.metadata { return [prefix + [metadata]] }
         var out: [[String]] = []
-        for member in ["value", "object", "vocab"] {
+        // `languageMap` makes `name[zh]=="…"` compare one language of a LanguageProperty.
+        for member in ["value", "object", "vocab", "languageMap"] {
             if dateTime && member == "value" { out.append(prefix + ["value", "@value"] + path.compound) }
             out.append(prefix + [member] + path.compound)
         }

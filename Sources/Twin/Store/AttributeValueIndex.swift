@@ -1,7 +1,8 @@
 import CityKit
 
 /// What `attr_values` holds for an entity: one row per distinct value of each attribute whose value
-/// (Property `value`, DateTime `@value`, Relationship `object`, VocabProperty `vocab`) is a number or a string.
+/// (Property `value`, DateTime `@value`, Relationship `object`, VocabProperty `vocab`) is a number or a string,
+/// and one per language of a LanguageProperty, so that `name=="福田站"` finds it in any language.
 ///
 /// `q` comparisons of a top-level attribute with a number or a string read these rows through the table's
 /// key; everything else (sub-attributes, metadata, compound members, regular expressions) reads the JSON.
@@ -20,6 +21,10 @@ enum AttributeValueIndex {
         var rows = Set<Row>()
         for (name, instances) in entity.attributes {
             for instance in instances {
+                if case .object(let map)? = instance["languageMap"] {
+                    for case .string(let text) in map.values { rows.insert(Row(name: name, kind: "s", number: 0, text: text)) }
+                    continue
+                }
                 guard let value = instance["value"] ?? instance["object"] ?? instance["vocab"] else { continue }
                 switch value {
                 case .integer, .double: rows.insert(Row(name: name, kind: "n", number: value.numberValue!, text: ""))

@@ -96,5 +96,27 @@ public enum TwinMigrations {
                 "CREATE INDEX history_by_time ON history (series, observed)",
             ]
         },
+        // LanguageProperty texts join the value index (one row per language), for entities stored before.
+        Migration(id: "twin-0005-language-values") { kind in
+            if kind == .postgres {
+                return [
+                    """
+                    INSERT INTO attr_values (tenant, name, kind, num, str, entity_id)
+                    SELECT e.tenant, a.key, 's', 0, l.value, e.id FROM entities e
+                    CROSS JOIN LATERAL jsonb_each(e.attrs) AS a CROSS JOIN LATERAL jsonb_array_elements(a.value) AS i(v)
+                    CROSS JOIN LATERAL jsonb_each_text(CASE WHEN jsonb_typeof(i.v -> 'languageMap') = 'object' THEN i.v -> 'languageMap' ELSE '{}'::jsonb END) AS l
+                    ON CONFLICT DO NOTHING
+                    """
+                ]
+            }
+            return [
+                """
+                INSERT INTO attr_values (tenant, name, kind, num, str, entity_id)
+                SELECT e.tenant, a.key, 's', 0, l.value, e.id FROM entities e, json_each(e.attrs) AS a, json_each(a.value) AS i, json_each(i.value, '$.languageMap') AS l
+                WHERE json_type(i.value, '$.languageMap') = 'object' AND l.type = 'text'
+                ON CONFLICT DO NOTHING
+                """
+            ]
+        },
     ]
 }
