@@ -83,6 +83,26 @@ import Testing
         }
     }
 
+    /// `q` on an array value matches when any element does.
+    @Test(arguments: TestDatabases.kinds)
+    func arrayValuesMatchElementWise(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            for (n, tags, levels) in [(1, ["公园", "湖"], [1, 2]), (2, ["广场"], [3])] {
+                var sensor = Self.sensor(n, pm25: 10, district: "深圳")
+                sensor = .object(sensor.objectValue!.merging([
+                    "tags": ["type": "Property", "value": .array(tags.map(JSON.string))],
+                    "levels": ["type": "Property", "value": .array(levels.map { JSON.integer(Int64($0)) })],
+                ]) { a, _ in a })
+                _ = try await service.create(sensor, context: core, tenant: .default)
+            }
+            #expect(try await ids(service, q(#"tags=="湖""#)) == ["urn:ngsi-ld:AirQualityObserved:1"])
+            #expect(try await ids(service, q(#"tags=="广场","湖""#)) == ["urn:ngsi-ld:AirQualityObserved:1", "urn:ngsi-ld:AirQualityObserved:2"])
+            #expect(try await ids(service, q("levels>=3")) == ["urn:ngsi-ld:AirQualityObserved:2"])
+            #expect(try await ids(service, q("levels==2")) == ["urn:ngsi-ld:AirQualityObserved:1"])
+            #expect(try await ids(service, q(#"tags=="山""#)) == [])
+        }
+    }
+
     /// Racing creates of one id: exactly one wins, the others are told it already exists.
     @Test(arguments: TestDatabases.kinds)
     func racingCreatesOfOneIDHaveOneWinner(_ kind: DialectKind) async throws {

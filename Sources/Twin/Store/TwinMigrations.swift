@@ -96,10 +96,21 @@ public enum TwinMigrations {
                 "CREATE INDEX history_by_time ON history (series, observed)",
             ]
         },
-        // LanguageProperty texts join the value index (one row per language), for entities stored before.
-        Migration(id: "twin-0005-language-values") { kind in
+        // LanguageProperty texts (one row per language) and the elements of array values join the value
+        // index, for entities stored before.
+        Migration(id: "twin-0005-language-and-element-values") { kind in
             if kind == .postgres {
                 return [
+                    """
+                    INSERT INTO attr_values (tenant, name, kind, num, str, entity_id)
+                    SELECT e.tenant, a.key, CASE WHEN jsonb_typeof(x.v) = 'number' THEN 'n' ELSE 's' END,
+                        CASE WHEN jsonb_typeof(x.v) = 'number' THEN (x.v #>> '{}')::float8 ELSE 0 END,
+                        CASE WHEN jsonb_typeof(x.v) = 'number' THEN '' ELSE x.v #>> '{}' END, e.id
+                    FROM entities e CROSS JOIN LATERAL jsonb_each(e.attrs) AS a CROSS JOIN LATERAL jsonb_array_elements(a.value) AS i(v)
+                    CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(i.v -> 'value') = 'array' THEN i.v -> 'value' ELSE '[]'::jsonb END) AS x(v)
+                    WHERE jsonb_typeof(x.v) IN ('number', 'string')
+                    ON CONFLICT DO NOTHING
+                    """,
                     """
                     INSERT INTO attr_values (tenant, name, kind, num, str, entity_id)
                     SELECT e.tenant, a.key, 's', 0, l.value, e.id FROM entities e
@@ -115,7 +126,15 @@ public enum TwinMigrations {
                 SELECT e.tenant, a.key, 's', 0, l.value, e.id FROM entities e, json_each(e.attrs) AS a, json_each(a.value) AS i, json_each(i.value, '$.languageMap') AS l
                 WHERE json_type(i.value, '$.languageMap') = 'object' AND l.type = 'text'
                 ON CONFLICT DO NOTHING
+                """,
                 """
+                INSERT INTO attr_values (tenant, name, kind, num, str, entity_id)
+                SELECT e.tenant, a.key, CASE WHEN x.type = 'text' THEN 's' ELSE 'n' END, CASE WHEN x.type = 'text' THEN 0 ELSE x.value END,
+                    CASE WHEN x.type = 'text' THEN x.value ELSE '' END, e.id
+                FROM entities e, json_each(e.attrs) AS a, json_each(a.value) AS i, json_each(i.value, '$.value') AS x
+                WHERE json_type(i.value, '$.value') = 'array' AND x.type IN ('integer', 'real', 'text')
+                ON CONFLICT DO NOTHING
+                """,
             ]
         },
     ]
