@@ -46,8 +46,12 @@ import Testing
             let served = try await client.execute(uri: path, method: .get)
             #expect(served.status == .ok)
             #expect(try JSONCoding.parse(Data(buffer: served.body))["@context"]?["Lamp"] == "https://example.org/city#Lamp")
-            let listed = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts?kind=ImplicitlyCreated", method: .get)
-            #expect(try JSONCoding.parse(Data(buffer: listed.body)).arrayValue?.count == 1)
+            let listed = try await client.execute(uri: "/ngsi-ld/v1/jsonldContexts?kind=ImplicitlyCreated&details=true", method: .get)
+            let details = try JSONCoding.parse(Data(buffer: listed.body)).arrayValue
+            #expect(details?.count == 1)
+            // Both requests (the create and the query) used it.
+            #expect(details?.first?["numberOfHits"] == 2)
+            #expect(details?.first?["lastUsage"]?.stringValue.flatMap(Timestamp.parse) != nil)
         }
     }
 

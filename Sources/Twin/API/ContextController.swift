@@ -23,8 +23,13 @@ public struct ContextController<Context: TwinRequestContext>: Sendable {
         group.delete("jsonldContexts/{contextId}", use: delete)
     }
 
+    /// A context's details; `numberOfHits` and `lastUsage` count the requests that used it since the server started.
     func details(_ c: StoredContext) -> JSON {
-        ["URL": .string(c.url), "localId": .string(c.id), "kind": .string(c.kind.rawValue), "createdAt": .string(Timestamp.string(c.createdAt))]
+        var out: [String: JSON] = ["URL": .string(c.url), "localId": .string(c.id), "kind": .string(c.kind.rawValue), "createdAt": .string(Timestamp.string(c.createdAt))]
+        let usage = resolver.usage(of: c.url)
+        out["numberOfHits"] = .integer(Int64(usage?.hits ?? 0))
+        if let last = usage?.lastUsage { out["lastUsage"] = .string(Timestamp.string(last)) }
+        return .object(out)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {

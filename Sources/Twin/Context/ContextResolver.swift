@@ -7,6 +7,12 @@ import NIOFoundationCompat
 import NIOHTTP1
 import Synchronization
 
+/// Uses of one context URL.
+public struct ContextUsage: Sendable, Equatable {
+    public var hits: Int
+    public var lastUsage: Date
+}
+
 /// Turns the @context a request names (a URL, an inline object, or a list of both) into an `LDContext`.
 ///
 /// Remote contexts are fetched once over HTTP, kept in the database (so they survive a restart) and in
@@ -17,6 +23,7 @@ public final class ContextResolver: Sendable {
     private let logger: Logger
     private let resolved = Mutex<[String: LDContext]>([:])
     private let documents = Mutex<[String: JSON]>([:])
+    private let usage = Mutex<[String: ContextUsage]>([:])
     /// Base URL under which hosted contexts are served, e.g. `http://host:port/ngsi-ld/v1/jsonldContexts/`.
     public let hostedBase: String
 
@@ -37,19 +44,49 @@ public final class ContextResolver: Sendable {
     public func resolve(_ value: JSON?, implicit: Bool = true) async throws(NGSIError) -> LDContext {
         guard let value else { return core }
         if case .string(let url) = value, CoreContext.isCoreURL(url) { return core }
+        recordUse(of: value)
         let key = JSONCoding.string(value)
-        if let cached = resolved.withLock({ $0[key] }), cached.implicitURL != nil || !implicit || value.stringValue != nil { return cached }
+        if let cached = resolved.withLock({ $0[key] }), cached.implicitURL != nil || !implicit || value.stringValue != nil {
+            if let url = cached.implicitURL { recordUse(of: .string(url)) }
+            return cached
+        }
         var definitions: [[String: JSON]] = []
         var seen = Set<String>()
         try await collect(value, into: &definitions, depth: 0, seen: &seen)
         definitions.append(CoreContext.definitions)
         var context = LDContext(definitions: definitions, source: value)
-        if implicit, value.stringValue == nil { context.implicitURL = await keepImplicit(value, key: key) }
+        if implicit, value.stringValue == nil {
+            context.implicitURL = await keepImplicit(value, key: key)
+            if let url = context.implicitURL { recordUse(of: .string(url)) }
+        }
         resolved.withLock { cache in
             if cache.count >= Self.maximumCacheEntries { cache.removeAll() }
             cache[key] = context
         }
         return context
+    }
+
+    /// Counts a use of each context URL a request names (`numberOfHits`, `lastUsage`), in memory since start.
+    private func recordUse(of value: JSON) {
+        let urls: [String]
+        switch value {
+        case .string(let url): urls = [url]
+        case .array(let items): urls = items.compactMap(\.stringValue)
+        default: urls = []
+        }
+        guard !urls.isEmpty else { return }
+        let now = Date()
+        usage.withLock { usage in
+            for url in urls where !CoreContext.isCoreURL(url) {
+                usage[url, default: ContextUsage(hits: 0, lastUsage: now)].hits += 1
+                usage[url]!.lastUsage = now
+            }
+        }
+    }
+
+    /// How often and when a context URL was last used by a request, since this process started.
+    public func usage(of url: String) -> ContextUsage? {
+        usage.withLock { $0[url] }
     }
 
     /// Stores an inline context once (its id is a hash of its text) and returns the URL it is served at; nil
