@@ -26,25 +26,14 @@ extension Benchmark {
         let rate = Double(batches * batchSize) / (ContinuousClock.now - start).seconds
         say(String(format: "geo: loaded %d point entities:  %9.0f entities/s", batches * batchSize, rate))
 
-        var near: [Double] = []
-        var nearCount = 0
-        // The first queries warm the server's and the database's caches (and PostGIS in each pooled
-        // connection); they are not counted.
-        for round in 0..<(queries + 20) {
+        let near = try await timedCounts(load) {
             let lon = Self.west + 0.05 + random.unit() * (Self.east - Self.west - 0.1)
             let lat = Self.south + 0.05 + random.unit() * (Self.north - Self.south - 0.1)
-            let path = "/ngsi-ld/v1/entities?type=Streetlight&georel=near%3BmaxDistance%3D%3D500&geometry=Point&coordinates=%5B\(lon),\(lat)%5D&pick=id&limit=1000"
-            let t = ContinuousClock.now
-            let n = try await load.count(path)
-            guard round >= 20 else { continue }
-            nearCount += n
-            near.append((ContinuousClock.now - t).seconds * 1000)
+            return "/ngsi-ld/v1/entities?type=Streetlight&georel=near%3BmaxDistance%3D%3D500&geometry=Point&coordinates=%5B\(lon),\(lat)%5D&pick=id&limit=1000"
         }
-        say(String(format: "geo: near;maxDistance==500:       p50 %.1f ms, p99 %.1f ms (target p99 ≤ 10 ms; %.0f ids each)", percentile(near, 50), percentile(near, 99), Double(nearCount) / Double(queries)))
+        say(String(format: "geo: near;maxDistance==500:       p50 %.1f ms, p99 %.1f ms (target p99 ≤ 10 ms; %.0f ids each)", percentile(near.ms, 50), percentile(near.ms, 99), near.meanCount))
 
-        var within: [Double] = []
-        var withinCount = 0
-        for round in 0..<(queries + 20) {
+        let within = try await timedCounts(load) {
             let lon = Self.west + 0.05 + random.unit() * (Self.east - Self.west - 0.1)
             let lat = Self.south + 0.05 + random.unit() * (Self.north - Self.south - 0.1)
             // An irregular twelve-sided district, 1.5 to 2 km from its centre.
@@ -55,14 +44,25 @@ extension Benchmark {
             }
             ring.append(ring[0])
             let coordinates = "[[\(ring.joined(separator: ","))]]".addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-            let path = "/ngsi-ld/v1/entities?type=Streetlight&georel=within&geometry=Polygon&coordinates=\(coordinates)&pick=id&limit=1000"
+            return "/ngsi-ld/v1/entities?type=Streetlight&georel=within&geometry=Polygon&coordinates=\(coordinates)&pick=id&limit=1000"
+        }
+        say(String(format: "geo: within a district polygon:   p50 %.1f ms, p99 %.1f ms (target p99 ≤ 50 ms; %.0f ids each, at most 1000)", percentile(within.ms, 50), percentile(within.ms, 99), within.meanCount))
+    }
+
+    /// `queries` timed GETs of the paths `next` makes, after 20 uncounted ones that warm the server's and the
+    /// database's caches (and PostGIS in each pooled connection): latencies and the mean answer length.
+    func timedCounts(_ load: Load, _ next: () -> String) async throws -> (ms: [Double], meanCount: Double) {
+        var ms: [Double] = []
+        var total = 0
+        for round in 0..<(queries + 20) {
+            let path = next()
             let t = ContinuousClock.now
             let n = try await load.count(path)
             guard round >= 20 else { continue }
-            withinCount += n
-            within.append((ContinuousClock.now - t).seconds * 1000)
+            total += n
+            ms.append((ContinuousClock.now - t).seconds * 1000)
         }
-        say(String(format: "geo: within a district polygon:   p50 %.1f ms, p99 %.1f ms (target p99 ≤ 50 ms; %.0f ids each, at most 1000)", percentile(within, 50), percentile(within, 99), Double(withinCount) / Double(queries)))
+        return (ms, Double(total) / Double(queries))
     }
 }
 

@@ -44,10 +44,8 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
     }
 
     func writeBody(_ request: Request, _ context: Context, mergePatch: Bool = false) async throws -> (JSON, LDContext, Tenant) {
-        try authorizeWrite(context)
-        let tenant = try NGSIRequest.tenant(request)
-        let (json, contextValue) = try await NGSIRequest.body(request, context: context, limit: bodyLimit, allowMergePatch: mergePatch)
-        return (json, try await contexts.resolve(contextValue), tenant)
+        try await NGSIRequest.writeBody(
+            request, context: context, limit: bodyLimit, contexts: contexts, anonymousAllowed: allowAnonymousWrites, allowMergePatch: mergePatch)
     }
 
     func id(_ context: Context) throws(NGSIError) -> String {

@@ -37,6 +37,16 @@ struct NGSIRequest {
         value.map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased() }
     }
 
+    /// What every write starts with: the caller may write, the tenant, the body and its resolved @context.
+    static func writeBody(
+        _ request: Request, context: some TwinRequestContext, limit: Int, contexts: ContextResolver, anonymousAllowed: Bool, allowMergePatch: Bool = false
+    ) async throws -> (JSON, LDContext, Tenant) {
+        try authorizeWrite(context.principal, anonymousAllowed: anonymousAllowed)
+        let tenant = try self.tenant(request)
+        let (json, contextValue) = try await body(request, context: context, limit: limit, allowMergePatch: allowMergePatch)
+        return (json, try await contexts.resolve(contextValue), tenant)
+    }
+
     /// Checks `Content-Type` and the @context rules, returning the body and the context value to resolve.
     static func body(
         _ request: Request, context: some RequestContext, limit: Int, allowMergePatch: Bool = false

@@ -117,10 +117,7 @@ public struct TemporalController<Context: TwinRequestContext>: Sendable {
     }
 
     func writeBody(_ request: Request, _ context: Context) async throws -> (JSON, LDContext, Tenant) {
-        try NGSIRequest.authorizeWrite(context.principal, anonymousAllowed: allowAnonymousWrites)
-        let tenant = try NGSIRequest.tenant(request)
-        let (json, contextValue) = try await NGSIRequest.body(request, context: context, limit: bodyLimit)
-        return (json, try await contexts.resolve(contextValue), tenant)
+        try await NGSIRequest.writeBody(request, context: context, limit: bodyLimit, contexts: contexts, anonymousAllowed: allowAnonymousWrites)
     }
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {

@@ -114,28 +114,15 @@ public struct TemporalService: Sendable {
     public func query(_ plan: Plan, context: LDContext, tenant: Tenant) async throws -> (entities: [JSON], cut: ClosedRange<Date>?) {
         try await entities.requireTenant(tenant)
         let chosen = try await history.entities(plan.selection, tenant: tenant)
-        return try await render(chosen, plan: plan, context: context, tenant: tenant)
+        let rendered = try await render(chosen.map(\.id), types: Dictionary(chosen.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a }), plan: plan, context: context, tenant: tenant)
+        return (rendered.entities, rendered.cut)
     }
 
     /// One entity's history, read in one pass: the series carry the entity's types.
     public func retrieve(_ id: String, plan: Plan, context: LDContext, tenant: Tenant) async throws -> (entity: JSON, cut: ClosedRange<Date>?) {
         try await entities.requireTenant(tenant)
-        let writer = TemporalRepresentation(base: plan.representation, timeProperty: plan.query.timeProperty)
-        let entity: JSON
-        var cut: ClosedRange<Date>?
-        var types: [String]?
-        switch plan.form {
-        case .aggregated(let aggregation):
-            let series = try await history.aggregate([id], tenant: tenant, query: plan.query, aggregation: aggregation)
-            types = series.first?.types
-            entity = writer.aggregated(id, types: types ?? [], series, methods: aggregation.methods, context: context)
-        case .normalized, .temporalValues:
-            let series = try await history.history(of: [id], tenant: tenant, query: plan.query)
-            types = series.first?.types
-            entity = writer.instances(id, types: types ?? [], series, values: plan.form == .temporalValues, context: context)
-            cut = Self.cutRange(series, timeProperty: plan.query.timeProperty)
-        }
-        if types == nil {
+        let rendered = try await render([id], types: [:], plan: plan, context: context, tenant: tenant)
+        if rendered.withSeries.isEmpty {
             // No series of the attributes asked for: the entity may still have history of others.
             var selection = TemporalSelection()
             selection.ids = [id]
@@ -143,26 +130,33 @@ public struct TemporalService: Sendable {
             guard let found = try await history.entities(selection, tenant: tenant).first else {
                 throw NGSIError.notFound("entity \(id) has no history")
             }
+            let writer = TemporalRepresentation(base: plan.representation, timeProperty: plan.query.timeProperty)
             return (.object(writer.head(id, types: found.types, context: context)), nil)
         }
-        return (entity, cut)
+        return (rendered.entities[0], rendered.cut)
     }
 
-    func render(_ chosen: [(id: String, types: [String])], plan: Plan, context: LDContext, tenant: Tenant) async throws -> ([JSON], ClosedRange<Date>?) {
-        let ids = chosen.map(\.id)
+    /// Reads and renders the history of `ids`; an entity's types come from `types`, else from its series.
+    /// Also tells which entities had series of the attributes asked for.
+    func render(
+        _ ids: [String], types: [String: [String]], plan: Plan, context: LDContext, tenant: Tenant
+    ) async throws -> (entities: [JSON], cut: ClosedRange<Date>?, withSeries: Set<String>) {
         let writer = TemporalRepresentation(base: plan.representation, timeProperty: plan.query.timeProperty)
         switch plan.form {
         case .aggregated(let aggregation):
             let series = try await history.aggregate(ids, tenant: tenant, query: plan.query, aggregation: aggregation)
             let byEntity = Dictionary(grouping: series, by: \.entityID)
-            return (chosen.map { writer.aggregated($0.id, types: $0.types, byEntity[$0.id] ?? [], methods: aggregation.methods, context: context) }, nil)
+            let rendered = ids.map { id in
+                writer.aggregated(id, types: types[id] ?? byEntity[id]?.first?.types ?? [], byEntity[id] ?? [], methods: aggregation.methods, context: context)
+            }
+            return (rendered, nil, Set(byEntity.keys))
         case .normalized, .temporalValues:
             let series = try await history.history(of: ids, tenant: tenant, query: plan.query)
             let byEntity = Dictionary(grouping: series, by: \.entityID)
-            let rendered = chosen.map { e in
-                writer.instances(e.id, types: e.types, byEntity[e.id] ?? [], values: plan.form == .temporalValues, context: context)
+            let rendered = ids.map { id in
+                writer.instances(id, types: types[id] ?? byEntity[id]?.first?.types ?? [], byEntity[id] ?? [], values: plan.form == .temporalValues, context: context)
             }
-            return (rendered, Self.cutRange(series, timeProperty: plan.query.timeProperty))
+            return (rendered, Self.cutRange(series, timeProperty: plan.query.timeProperty), Set(byEntity.keys))
         }
     }
 
@@ -181,9 +175,7 @@ public struct TemporalService: Sendable {
     public func create(_ body: JSON, context: LDContext, tenant: Tenant) async throws -> (id: String, created: Bool) {
         let input = EntityInput(context: context, now: entities.clock.now())
         guard case .object(let object) = body else { throw NGSIError.badData("a temporal entity must be a JSON object") }
-        var bare = object.filter { EntityInput.entityMembers.contains($0.key) }
-        bare["type"] = bare["type"] ?? bare["@type"]
-        let entity = try input.entity(.object(bare))
+        let entity = try input.entity(.object(object.filter { EntityInput.entityMembers.contains($0.key) }))
         let attributes = try Self.instances(object, input: input)
         guard !attributes.isEmpty else { throw NGSIError.badData("a temporal entity needs at least one attribute with instances") }
         let created = try await history.append(entity.id, types: entity.types, attributes: attributes, tenant: tenant)
@@ -211,10 +203,8 @@ public struct TemporalService: Sendable {
             guard !items.isEmpty else { throw .badData("attribute \(name) has no instances") }
             var instances: [[String: JSON]] = []
             for item in items {
+                // `attribute` checks observedAt too.
                 var instance = try input.attribute(name, item, depth: 0)
-                if let observed = instance["observedAt"]?.stringValue, Timestamp.parse(observed) == nil {
-                    throw .badData("observedAt \(observed) of \(name) is not an ISO 8601 date-time")
-                }
                 instance["instanceId"] = nil
                 instances.append(instance)
             }

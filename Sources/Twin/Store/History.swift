@@ -28,7 +28,7 @@ enum History {
             for instance in instances {
                 let datasetID = instance["datasetId"]
                 let previous = before?.attributes[name]?.first { $0["datasetId"] == datasetID }
-                if let previous, previous["modifiedAt"] == instance["modifiedAt"], previous == instance { continue }
+                if previous == instance { continue }
                 rows.append(row(entityID: after.id, name: name, instance: instance, recorded: now))
             }
         }

@@ -250,8 +250,13 @@ public final class SQLEntityStore: EntityStore {
         return try rows.map(decode)
     }
 
+    /// The type names of a `types` column (a JSON array of strings), as entities and history series keep them.
+    static func typeNames(_ text: String) -> [String] {
+        (try? JSONCoding.parse(text))?.arrayValue?.compactMap(\.stringValue) ?? []
+    }
+
     static func decode(_ row: any SQLRow) throws -> Entity {
-        let types = (try? JSONCoding.parse(try row.decode(column: "types", as: String.self)))?.arrayValue?.compactMap(\.stringValue) ?? []
+        let types = typeNames(try row.decode(column: "types", as: String.self))
         let attrs = try JSONCoding.parse(try row.decode(column: "attrs", as: String.self))
         return Entity(
             id: try row.decode(column: "id", as: String.self), types: types, attributes: Entity.attributes(from: attrs),

@@ -43,8 +43,7 @@ public final class SQLHistoryStore: HistoryStore {
                 GROUP BY s.entity_id ORDER BY s.entity_id LIMIT \(bind: selection.limit) OFFSET \(bind: selection.offset)
                 """).all()
             return try rows.map { row in
-                let types = (try? JSONCoding.parse(try row.decode(column: "types", as: String.self)))?.arrayValue?.compactMap(\.stringValue) ?? []
-                return (try row.decode(column: "entity_id", as: String.self), types)
+                (try row.decode(column: "entity_id", as: String.self), SQLEntityStore.typeNames(try row.decode(column: "types", as: String.self)))
             }
         }
     }
@@ -76,7 +75,7 @@ public final class SQLHistoryStore: HistoryStore {
                 out.append(Series(
                     id: try row.decode(column: "id", as: Int64.self), entityID: try row.decode(column: "entity_id", as: String.self),
                     name: try row.decode(column: "name", as: String.self), datasetID: try row.decode(column: "dataset_id", as: String.self),
-                    types: (try? JSONCoding.parse(try row.decode(column: "types", as: String.self)))?.arrayValue?.compactMap(\.stringValue) ?? []))
+                    types: SQLEntityStore.typeNames(try row.decode(column: "types", as: String.self))))
             }
         }
         return out
@@ -160,7 +159,7 @@ public final class SQLHistoryStore: HistoryStore {
                 }
             } else {
                 for chunk in series.chunked(400) {
-                    for (id, bucket) in try await Self.groupPeriods(chunk.map(\.id), query: query, aggregation: aggregation, origin: origin, on: db) {
+                    for (id, bucket) in try await Self.wholeRange(chunk.map(\.id), query: query, methods: aggregation.methods, on: db) {
                         out[id, default: []].append(bucket)
                     }
                 }
@@ -224,31 +223,20 @@ public final class SQLHistoryStore: HistoryStore {
     /// The most periods one attribute's aggregation may have.
     static let maximumPeriods: Int64 = 100_000
 
-    /// One period spanning the range, by aggregating the series' rows.
-    static func groupPeriods(
-        _ ids: [Int64], query: TemporalQuery, aggregation: AggregationQuery, origin: Int64, on db: any SQLDatabase
-    ) async throws -> [(Int64, AggregateBucket)] {
+    /// One period spanning the range (no `aggrPeriodDuration`): each series' rows aggregated whole, the
+    /// period running from its first instance to its last.
+    static func wholeRange(_ ids: [Int64], query: TemporalQuery, methods: [AggregationMethod], on db: any SQLDatabase) async throws -> [(Int64, AggregateBucket)] {
         let (column, condition) = timeFilter(query)
-        let needed = columnsNeeded(aggregation.methods)
-        let bucket: SQLQueryString = aggregation.period.map { "(h.\(unsafeRaw: column) - \(bind: origin)) / \(bind: $0)" } ?? "0"
+        let needed = columnsNeeded(methods)
         let selected = needed.map { "\(aggregateColumns[$0]) AS a\($0)" }.joined(separator: ", ")
         let rows = try await db.raw("""
-            SELECT h.series, \(bucket) AS bucket, \(unsafeRaw: selected), MIN(h.\(unsafeRaw: column)) AS first, MAX(h.\(unsafeRaw: column)) AS last
-            FROM history h WHERE h.series IN (\(binds: ids))\(condition)
-            GROUP BY h.series, bucket ORDER BY h.series, bucket
+            SELECT h.series, \(unsafeRaw: selected), MIN(h.\(unsafeRaw: column)) AS first, MAX(h.\(unsafeRaw: column)) AS last
+            FROM history h WHERE h.series IN (\(binds: ids))\(condition) GROUP BY h.series
             """).all()
         return try rows.map { row in
-            let a = try aggregates(row, needed)
-            let start: Int64
-            let end: Int64
-            if let period = aggregation.period {
-                start = origin + (try row.decode(column: "bucket", as: Int64.self)) * period
-                end = start + period
-            } else {
-                start = try row.decode(column: "first", as: Int64.self)
-                end = try row.decode(column: "last", as: Int64.self)
-            }
-            return (try row.decode(column: "series", as: Int64.self), AggregateBucket(start: History.date(start), end: History.date(end), values: values(aggregation.methods, a)))
+            let start = History.date(try row.decode(column: "first", as: Int64.self))
+            let end = History.date(try row.decode(column: "last", as: Int64.self))
+            return (try row.decode(column: "series", as: Int64.self), AggregateBucket(start: start, end: end, values: values(methods, try aggregates(row, needed))))
         }
     }
 
@@ -314,7 +302,7 @@ public final class SQLHistoryStore: HistoryStore {
                 try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
             }
             let existing = try await db.raw("SELECT types FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id = \(bind: entityID) LIMIT 1").first()
-            let knownTypes = try existing.flatMap { try JSONCoding.parse(try $0.decode(column: "types", as: String.self)).arrayValue?.compactMap(\.stringValue) } ?? []
+            let knownTypes = try existing.map { SQLEntityStore.typeNames(try $0.decode(column: "types", as: String.self)) } ?? []
             let now = Date()
             var rows: [History.Row] = []
             for (name, instances) in attributes {
