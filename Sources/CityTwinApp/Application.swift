@@ -50,12 +50,13 @@ public func buildApplication(_ configuration: Configuration, logger: Logger? = n
         try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
     }
     let database = try await Database.open(backend, logger: logger)
-    let router = try await makeRouter(configuration, database: database, logger: logger)
+    let ready = StartGate()
+    let (router, notifications) = try await makeRouter(configuration, database: database, ready: ready, logger: logger)
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "CityTwin"),
         logger: logger)
-    app.addServices(DatabaseService(database: database))
+    app.addServices(DatabaseService(database: database), notifications)
     if configuration.historyRetentionDays > 0 {
         app.addServices(HistoryRetentionService(history: SQLHistoryStore(database: database), days: configuration.historyRetentionDays, logger: logger))
     }
@@ -63,12 +64,16 @@ public func buildApplication(_ configuration: Configuration, logger: Logger? = n
     let startLogger = logger
     app.beforeServerStarts {
         try await Migrator(allMigrations).run(on: database)
+        ready.open()
         startLogger.info("storage ready", metadata: ["database": "\(backend)"])
     }
     return app
 }
 
-func makeRouter(_ configuration: Configuration, database: Database, logger: Logger) async throws -> Router<AppRequestContext> {
+/// The router with every route, and the service that delivers the notifications its writes cause.
+func makeRouter(
+    _ configuration: Configuration, database: Database, ready: StartGate, logger: Logger
+) async throws -> (Router<AppRequestContext>, NotificationService) {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
@@ -87,7 +92,12 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
     let contexts = ContextResolver(
         store: contextStore, fetcher: HTTPContextFetcher(),
         hostedBase: publicURL + "/ngsi-ld/v1/jsonldContexts/", logger: logger)
-    let store = try await SQLEntityStore.open(database, keepHistoryOfDeletedEntities: configuration.keepHistoryOfDeletedEntities)
+    // This copy's name in the outbox's claims.
+    let copy = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())"
+    let matcher = SubscriptionMatcher(contexts: contexts, copy: copy, logger: logger)
+    let deliverer = NotificationDeliverer(outbox: NotificationOutbox(database: database, copy: copy), sender: NotificationSenders(), logger: logger)
+    matcher.deliver(through: deliverer)
+    let store = try await SQLEntityStore.open(database, keepHistoryOfDeletedEntities: configuration.keepHistoryOfDeletedEntities, observer: matcher)
     let entities = EntityService(store: store, maximumLimit: configuration.maximumQueryLimit)
     let temporal = TemporalService(history: SQLHistoryStore(database: database), entities: entities, instanceLimit: configuration.temporalInstanceLimit)
     let ngsi = router.group("ngsi-ld/v1")
@@ -98,6 +108,10 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
     TemporalController(service: temporal, contexts: contexts, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
         .addRoutes(to: ngsi)
     DiscoveryController(service: entities, contexts: contexts).addRoutes(to: ngsi)
+    SubscriptionController(
+        service: SubscriptionService(store: SQLSubscriptionStore(database: database), contexts: contexts, maximumLimit: configuration.maximumQueryLimit),
+        contexts: contexts, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites
+    ).addRoutes(to: ngsi)
     ContextController(resolver: contexts, store: contextStore, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites)
         .addRoutes(to: ngsi)
     // Anything else under the NGSI-LD base path is a ProblemDetails 404, not an empty one.
@@ -106,5 +120,5 @@ func makeRouter(_ configuration: Configuration, database: Database, logger: Logg
             throw NGSIError.notFound("no NGSI-LD resource at \(request.uri.path)")
         }
     }
-    return router
+    return (router, NotificationService(deliverer: deliverer, matcher: matcher, database: database, ready: ready, logger: logger))
 }

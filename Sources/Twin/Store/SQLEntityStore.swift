@@ -18,17 +18,20 @@ public final class SQLEntityStore: EntityStore {
 
     /// Opens the store on a migrated database, adding the SQL functions its queries need.
     /// `keepHistoryOfDeletedEntities`: deleting an entity leaves its history (otherwise it goes too).
-    public static func open(_ database: Database, keepHistoryOfDeletedEntities: Bool = false) async throws -> SQLEntityStore {
+    /// `observer` sees every write inside its transaction (subscriptions record their notifications there).
+    public static func open(
+        _ database: Database, keepHistoryOfDeletedEntities: Bool = false, observer: (any EntityChangeObserver)? = nil
+    ) async throws -> SQLEntityStore {
         try await database.install(GeoIndex.sqliteMatch)
-        return SQLEntityStore(database: database, keepHistory: keepHistoryOfDeletedEntities)
+        return SQLEntityStore(database: database, keepHistory: keepHistoryOfDeletedEntities, observer: observer)
     }
 
-    private init(database: Database, keepHistory: Bool) {
+    private init(database: Database, keepHistory: Bool, observer: (any EntityChangeObserver)?) {
         self.database = database
         let knownTenants = self.knownTenants
         // SQLite has one writer; on PostgreSQL batches run side by side, entities locked by id (see `lock`).
         self.applyQueue = CoalescingQueue(lanes: database.kind == .postgres ? 2 : 1, maximumWeight: Self.maximumIDsPerWrite, weight: { $0.ids.count }) { requests in
-            try await Self.perform(requests, database: database, knownTenants: knownTenants, keepHistory: keepHistory)
+            try await Self.perform(requests, database: database, knownTenants: knownTenants, keepHistory: keepHistory, observer: observer)
         }
         self.retrieveQueue = CoalescingQueue(lanes: database.readers, maximumWeight: Self.chunk, weight: { _ in 1 }) { requests in
             try await Self.retrieve(requests, database: database)
@@ -57,7 +60,7 @@ public final class SQLEntityStore: EntityStore {
     /// call's changes in arrival order (a later call sees an earlier one's result), one write of the
     /// final states.
     private static func perform(
-        _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants, keepHistory: Bool
+        _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants, keepHistory: Bool, observer: (any EntityChangeObserver)?
     ) async throws -> [[Result<EntityChange, NGSIError>]] {
         let kind = database.kind
         var tenants: [Tenant] = []
@@ -68,11 +71,12 @@ public final class SQLEntityStore: EntityStore {
         }
         let (tenantOrder, byTenant) = (tenants, groups)
         let newTenants = knownTenants.names.withLock { known in tenantOrder.filter { !known.contains($0.name) } }
-        let results = try await database.write { db -> [[Result<EntityChange, NGSIError>]] in
+        let (results, queued) = try await database.write { db -> ([[Result<EntityChange, NGSIError>]], [OutboxItem]) in
             for tenant in newTenants {
                 try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
             }
             var results = [[Result<EntityChange, NGSIError>]](repeating: [], count: requests.count)
+            var queued: [OutboxItem] = []
             for tenant in tenantOrder {
                 let indices = byTenant[tenant.name]!
                 let ids = indices.flatMap { requests[$0].ids }
@@ -127,10 +131,15 @@ public final class SQLEntityStore: EntityStore {
                 let history = puts.flatMap { History.changes(before: before[$0.id]!, after: $0, now: now) }
                 try await History.write(history, types: Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a }), tenant: tenant, kind: kind, on: db)
                 if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, on: db) }
+                if let observer, !order.isEmpty {
+                    let changes = order.map { EntityChangeRecord(id: $0, before: before[$0]!, after: existing[$0]) }
+                    queued += try await observer.record(changes, tenant: tenant, kind: kind, on: db)
+                }
             }
-            return results
+            return (results, queued)
         }
         knownTenants.names.withLock { known in for tenant in newTenants { known.insert(tenant.name) } }
+        observer?.committed(queued)
         return results
     }
 

@@ -137,5 +137,34 @@ public enum TwinMigrations {
                 """,
             ]
         },
+        // Subscriptions as their subscribers wrote them, with delivery statistics; a revision number that every
+        // change of a subscription raises (so each copy's matcher knows when to reload); and the outbox of
+        // notifications not yet delivered, written in the transaction of the change that caused them.
+        Migration(id: "twin-0006-subscriptions") { kind in
+            let serial = kind == .postgres ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY"
+            return [
+                """
+                CREATE TABLE subscriptions (
+                    tenant TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, context TEXT,
+                    created_at BIGINT NOT NULL, modified_at BIGINT NOT NULL,
+                    times_sent BIGINT NOT NULL DEFAULT 0, times_failed BIGINT NOT NULL DEFAULT 0,
+                    last_notification BIGINT, last_success BIGINT, last_failure BIGINT,
+                    last_queued BIGINT, next_periodic BIGINT,
+                    PRIMARY KEY (tenant, id))
+                """,
+                "CREATE TABLE subscription_revision (id INTEGER PRIMARY KEY, revision BIGINT NOT NULL)",
+                "INSERT INTO subscription_revision (id, revision) VALUES (1, 0)",
+                """
+                CREATE TABLE notifications (
+                    id \(serial), tenant TEXT NOT NULL, subscription_id TEXT NOT NULL, notification_id TEXT NOT NULL,
+                    endpoint TEXT NOT NULL, envelope TEXT NOT NULL, data TEXT NOT NULL,
+                    created BIGINT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt BIGINT NOT NULL,
+                    claimed_by TEXT, claimed_until BIGINT)
+                """,
+                "CREATE INDEX notifications_due ON notifications (next_attempt)",
+                "CREATE INDEX notifications_by_subscription ON notifications (tenant, subscription_id)",
+                "CREATE INDEX notifications_by_claim ON notifications (claimed_by)",
+            ]
+        },
     ]
 }

@@ -1,0 +1,105 @@
+import CityKit
+import Foundation
+import Synchronization
+
+/// What makes a subscription fire (`notificationTrigger`).
+public enum NotificationTrigger: String, Sendable, CaseIterable {
+    case entityCreated, entityUpdated, entityDeleted, attributeCreated, attributeUpdated, attributeDeleted
+
+    /// The standard's default: changes of attributes.
+    public static let defaults: Set<NotificationTrigger> = [.attributeCreated, .attributeUpdated]
+}
+
+/// One member of a subscription's `entities`: an id or an id pattern, and a type expression (names expanded).
+public struct EntitySelector: Sendable {
+    public var id: String?
+    public var idPattern: String?
+    public var type: TypeExpression
+
+    public func matches(id entityID: String, types: [String]) -> Bool {
+        if let id, id != entityID { return false }
+        if let idPattern, !RegexCache.matches(idPattern, entityID) { return false }
+        return type.matches(types)
+    }
+}
+
+/// Where and how notifications go (`notification.endpoint`).
+public struct NotificationEndpoint: Sendable, Equatable {
+    public enum Scheme: String, Sendable { case http, https, mqtt, mqtts }
+
+    public var uri: String
+    public var scheme: Scheme
+    /// `application/json` (context in a Link header), `application/ld+json` (in the body) or `application/geo+json`.
+    public var accept: String
+    /// Extra headers (HTTP) sent with every notification.
+    public var receiverInfo: [(key: String, value: String)]
+
+    public static func == (a: NotificationEndpoint, b: NotificationEndpoint) -> Bool {
+        a.uri == b.uri && a.accept == b.accept && a.receiverInfo.map(\.key) == b.receiverInfo.map(\.key)
+            && a.receiverInfo.map(\.value) == b.receiverInfo.map(\.value)
+    }
+}
+
+/// A subscription, checked and with its names expanded, as matching and delivery use it.
+///
+/// The subscription as the subscriber wrote it is kept beside it (`given`), with the @context it was written
+/// in; that is what retrieval shows.
+public struct Subscription: Sendable {
+    public var id: String
+    public var entities: [EntitySelector]
+    /// Expanded names; nil watches every attribute.
+    public var watchedAttributes: Set<String>?
+    public var triggers: Set<NotificationTrigger>
+    /// Seconds between periodic notifications; such a subscription does not fire on changes.
+    public var timeInterval: Double?
+    public var q: QExpression?
+    public var geo: GeoFilter?
+    public var isActive: Bool
+    public var expiresAt: Date?
+    /// Least seconds between two notifications.
+    public var throttling: Double?
+    /// Expanded attribute names a notification shows; nil shows all.
+    public var attributes: Set<String>?
+    public var format: RepresentationFormat
+    public var showChanges: Bool
+    public var sysAttrs: Bool
+    public var lang: String?
+    public var endpoint: NotificationEndpoint
+    /// The subscription as written, without `@context` and without the members the broker keeps.
+    public var given: [String: JSON]
+
+    /// `active`, `paused` or `expired` at `now`.
+    public func status(at now: Date) -> String {
+        if let expiresAt, expiresAt <= now { return "expired" }
+        return isActive ? "active" : "paused"
+    }
+
+    /// Whether changes can make this subscription fire at `now` (periodic ones fire on their timer).
+    public func firesOnChange(at now: Date) -> Bool {
+        timeInterval == nil && status(at: now) == "active"
+    }
+}
+
+/// Compiled regular expressions for `idPattern`, shared by every subscription that uses one.
+enum RegexCache {
+    private static let cache = SendableCache()
+
+    static func matches(_ pattern: String, _ text: String) -> Bool {
+        guard let regex = cache.regex(pattern) else { return false }
+        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    private final class SendableCache: Sendable {
+        private let compiled = Mutex<[String: NSRegularExpression]>([:])
+
+        func regex(_ pattern: String) -> NSRegularExpression? {
+            if let found = compiled.withLock({ $0[pattern] }) { return found }
+            guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
+            compiled.withLock { cache in
+                if cache.count > 10_000 { cache.removeAll() }
+                cache[pattern] = regex
+            }
+            return regex
+        }
+    }
+}

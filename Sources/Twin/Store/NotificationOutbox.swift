@@ -1,0 +1,157 @@
+import CityKit
+import Foundation
+import SQLKit
+import Storage
+
+/// A notification waiting in the outbox (table `notifications`) until its endpoint has taken it.
+public struct OutboxItem: Sendable {
+    public var rowID: Int64
+    public var tenant: String
+    public var subscriptionID: String
+    /// `urn:ngsi-ld:Notification:…`, the same on every attempt so that a receiver can drop repeats.
+    public var notificationID: String
+    public var endpoint: String
+    /// Headers and, for `application/ld+json`, the @context of the body, as JSON.
+    public var envelope: String
+    /// The notified entities as JSON text (an array, or a FeatureCollection for GeoJSON).
+    public var data: String
+    public var attempts: Int
+}
+
+/// The outbox's SQL. Rows are written in the transaction of the change that caused them, claimed by one
+/// copy at a time (a lease in `claimed_by`/`claimed_until`, taken with `FOR UPDATE SKIP LOCKED` on
+/// PostgreSQL), and deleted once delivered.
+public struct NotificationOutbox: Sendable {
+    let database: Database
+    /// This copy's name in `claimed_by`.
+    public let copy: String
+
+    public init(database: Database, copy: String) {
+        self.database = database
+        self.copy = copy
+    }
+
+    /// Inserts notifications (within the caller's transaction), claimed by `copy` until `leaseUntil`.
+    /// Returns them with their row ids.
+    static func enqueue(_ items: [OutboxItem], copy: String, leaseUntil: Int64, now: Int64, kind: DialectKind, on db: any SQLDatabase) async throws -> [OutboxItem] {
+        var out: [OutboxItem] = []
+        for chunk in items.chunked(500) {
+            let json = JSONCoding.string(.array(chunk.map { [.string($0.tenant), .string($0.subscriptionID), .string($0.notificationID), .string($0.endpoint), .string($0.envelope), .string($0.data)] }))
+            let source: SQLQueryString = kind == .postgres
+                ? "SELECT j->>0, j->>1, j->>2, j->>3, j->>4, j->>5 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
+                : "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 FROM json_each(\(bind: json)) AS j"
+            let rows = try await db.raw("""
+                INSERT INTO notifications (tenant, subscription_id, notification_id, endpoint, envelope, data, created, next_attempt, claimed_by, claimed_until)
+                SELECT s.*, \(bind: now), \(bind: now), \(bind: copy), \(bind: leaseUntil) FROM (
+                """ + source + ") AS s RETURNING id, notification_id").all()
+            var ids: [String: Int64] = [:]
+            for row in rows { ids[try row.decode(column: "notification_id", as: String.self)] = try row.decode(column: "id", as: Int64.self) }
+            for var item in chunk {
+                item.rowID = ids[item.notificationID] ?? 0
+                out.append(item)
+            }
+        }
+        return out
+    }
+
+    /// Claims up to `limit` due notifications that no live lease holds, skipping `excluded` endpoints.
+    public func claim(limit: Int, excluding excluded: [String], now: Date, lease: Duration) async throws -> [OutboxItem] {
+        let kind = database.kind
+        let (nowMicros, until, copy) = (History.micros(now), History.micros(now.addingTimeInterval(lease.seconds)), self.copy)
+        return try await database.write { db in
+            var due: SQLQueryString = "SELECT id FROM notifications WHERE next_attempt <= \(bind: nowMicros) AND (claimed_until IS NULL OR claimed_until < \(bind: nowMicros))"
+            if !excluded.isEmpty { due = due + " AND endpoint NOT IN (\(binds: excluded))" }
+            due = due + " ORDER BY id LIMIT \(bind: limit)" + (kind == .postgres ? " FOR UPDATE SKIP LOCKED" : "")
+            let rows = try await db.raw("""
+                UPDATE notifications SET claimed_by = \(bind: copy), claimed_until = \(bind: until) WHERE id IN (
+                """ + due + ") RETURNING id, tenant, subscription_id, notification_id, endpoint, envelope, data, attempts").all()
+            return try rows.map { row in
+                OutboxItem(
+                    rowID: try row.decode(column: "id", as: Int64.self), tenant: try row.decode(column: "tenant", as: String.self),
+                    subscriptionID: try row.decode(column: "subscription_id", as: String.self),
+                    notificationID: try row.decode(column: "notification_id", as: String.self), endpoint: try row.decode(column: "endpoint", as: String.self),
+                    envelope: try row.decode(column: "envelope", as: String.self), data: try row.decode(column: "data", as: String.self),
+                    attempts: try row.decode(column: "attempts", as: Int.self))
+            }.sorted { $0.rowID < $1.rowID }
+        }
+    }
+
+    /// The outcome of attempts, written together: delivered rows go, failed ones wait until `retryAt` (or go
+    /// when `dropped`), and each subscription's statistics move on.
+    public struct Outcome: Sendable {
+        public var delivered: [OutboxItem] = []
+        public var failed: [(item: OutboxItem, retryAt: Date?)] = []
+        /// Rows put back without an attempt (their endpoint is resting after a failure).
+        public var deferred: [(item: OutboxItem, retryAt: Date)] = []
+        public var at = Date()
+
+        public var isEmpty: Bool { delivered.isEmpty && failed.isEmpty && deferred.isEmpty }
+    }
+
+    public func record(_ outcome: Outcome) async throws {
+        guard !outcome.isEmpty else { return }
+        let at = History.micros(outcome.at)
+        try await database.write { db in
+            let gone = outcome.delivered.map(\.rowID) + outcome.failed.filter { $0.retryAt == nil }.map(\.item.rowID)
+            for chunk in gone.chunked(500) {
+                try await db.raw("DELETE FROM notifications WHERE id IN (\(binds: chunk))").run()
+            }
+            let retries = Dictionary(grouping: outcome.failed.compactMap { f in f.retryAt.map { (f.item.rowID, History.micros($0)) } }, by: \.1)
+            for (retryAt, rows) in retries {
+                for chunk in rows.map(\.0).chunked(500) {
+                    try await db.raw("""
+                        UPDATE notifications SET attempts = attempts + 1, next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))
+                        """).run()
+                }
+            }
+            let deferred = Dictionary(grouping: outcome.deferred.map { ($0.item.rowID, History.micros($0.retryAt)) }, by: \.1)
+            for (retryAt, rows) in deferred {
+                for chunk in rows.map(\.0).chunked(500) {
+                    try await db.raw("UPDATE notifications SET next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))").run()
+                }
+            }
+            struct Key: Hashable { let tenant: String, id: String }
+            var sent: [Key: (ok: Int, failed: Int)] = [:]
+            for item in outcome.delivered { sent[Key(tenant: item.tenant, id: item.subscriptionID), default: (0, 0)].ok += 1 }
+            for (item, _) in outcome.failed { sent[Key(tenant: item.tenant, id: item.subscriptionID), default: (0, 0)].failed += 1 }
+            for (key, counts) in sent {
+                let success: SQLQueryString = counts.ok > 0 ? ", last_success = \(bind: at)" : ""
+                let failure: SQLQueryString = counts.failed > 0 ? ", last_failure = \(bind: at)" : ""
+                try await db.raw("UPDATE subscriptions SET times_sent = times_sent + \(bind: counts.ok + counts.failed), times_failed = times_failed + \(bind: counts.failed), last_notification = \(bind: at)"
+                    + success + failure + " WHERE tenant = \(bind: key.tenant) AND id = \(bind: key.id)").run()
+            }
+        }
+    }
+
+    /// Extends this copy's leases (the rows it holds in memory).
+    public func renewLeases(until: Date) async throws {
+        let (until, copy) = (History.micros(until), self.copy)
+        try await database.write { db in
+            try await db.raw("UPDATE notifications SET claimed_until = \(bind: until) WHERE claimed_by = \(bind: copy)").run()
+        }
+    }
+
+    /// Gives back this copy's claims (at shutdown), or with `everyCopy` every claim (on start, when this is the
+    /// only process that can use the database: SQLite).
+    public func releaseClaims(everyCopy: Bool = false) async throws {
+        let copy = self.copy
+        try await database.write { db in
+            if everyCopy {
+                try await db.raw("UPDATE notifications SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL").run()
+            } else {
+                try await db.raw("UPDATE notifications SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = \(bind: copy)").run()
+            }
+        }
+    }
+
+    /// How many notifications wait (for tests and metrics).
+    public func pendingCount() async throws -> Int {
+        try await database.read { db in
+            try await db.raw("SELECT COUNT(*) AS n FROM notifications").first()?.decode(column: "n", as: Int.self) ?? 0
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
