@@ -78,8 +78,15 @@ public final class SubscriptionMatcher: EntityChangeObserver {
             items.append(item(active, data: matched.map { render(active, $0) }))
         }
         guard !items.isEmpty else { return [] }
+        return try await enqueue(items, now: now, kind: kind, on: db)
+    }
+
+    /// Puts notifications in the outbox: claimed by this copy when it has a deliverer to hand them to after
+    /// the commit, otherwise free for whichever copy polls first.
+    func enqueue(_ items: [OutboxItem], now: Date, kind: DialectKind, on db: any SQLDatabase) async throws -> [OutboxItem] {
+        let claim = deliverer.withLock { $0 != nil }
         let leaseUntil = History.micros(now.addingTimeInterval(lease.seconds))
-        return try await NotificationOutbox.enqueue(items, copy: copy, leaseUntil: leaseUntil, now: History.micros(now), kind: kind, on: db)
+        return try await NotificationOutbox.enqueue(items, copy: claim ? copy : nil, leaseUntil: leaseUntil, now: History.micros(now), kind: kind, on: db)
     }
 
     /// Whether the change concerns an entity the subscription selects (by `entities`; all when it has none).
@@ -256,8 +263,7 @@ public final class SubscriptionMatcher: EntityChangeObserver {
                 items.append(self.item(active, data: entities.map { self.render(active, EntityChangeRecord(id: $0.id, before: nil, after: $0)) }))
             }
             guard !items.isEmpty else { return [] }
-            return try await NotificationOutbox.enqueue(
-                items, copy: self.copy, leaseUntil: History.micros(now.addingTimeInterval(self.lease.seconds)), now: History.micros(now), kind: kind, on: db)
+            return try await self.enqueue(items, now: now, kind: kind, on: db)
         }
         committed(items)
     }

@@ -31,9 +31,9 @@ public struct NotificationOutbox: Sendable {
         self.copy = copy
     }
 
-    /// Inserts notifications (within the caller's transaction), claimed by `copy` until `leaseUntil`.
-    /// Returns them with their row ids.
-    static func enqueue(_ items: [OutboxItem], copy: String, leaseUntil: Int64, now: Int64, kind: DialectKind, on db: any SQLDatabase) async throws -> [OutboxItem] {
+    /// Inserts notifications (within the caller's transaction), claimed by `copy` until `leaseUntil` (or
+    /// unclaimed when `copy` is nil). Returns them with their row ids.
+    static func enqueue(_ items: [OutboxItem], copy: String?, leaseUntil: Int64, now: Int64, kind: DialectKind, on db: any SQLDatabase) async throws -> [OutboxItem] {
         var out: [OutboxItem] = []
         for chunk in items.chunked(500) {
             let json = JSONCoding.string(.array(chunk.map { [.string($0.tenant), .string($0.subscriptionID), .string($0.notificationID), .string($0.endpoint), .string($0.envelope), .string($0.data)] }))
@@ -42,7 +42,7 @@ public struct NotificationOutbox: Sendable {
                 : "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5 FROM json_each(\(bind: json)) AS j"
             let rows = try await db.raw("""
                 INSERT INTO notifications (tenant, subscription_id, notification_id, endpoint, envelope, data, created, next_attempt, claimed_by, claimed_until)
-                SELECT s.*, \(bind: now), \(bind: now), \(bind: copy), \(bind: leaseUntil) FROM (
+                SELECT s.*, \(bind: now), \(bind: now), \(bind: copy), \(bind: copy == nil ? nil : leaseUntil) FROM (
                 """ + source + ") AS s RETURNING id, notification_id").all()
             var ids: [String: Int64] = [:]
             for row in rows { ids[try row.decode(column: "notification_id", as: String.self)] = try row.decode(column: "id", as: Int64.self) }
@@ -64,15 +64,8 @@ public struct NotificationOutbox: Sendable {
             due = due + " ORDER BY id LIMIT \(bind: limit)" + (kind == .postgres ? " FOR UPDATE SKIP LOCKED" : "")
             let rows = try await db.raw("""
                 UPDATE notifications SET claimed_by = \(bind: copy), claimed_until = \(bind: until) WHERE id IN (
-                """ + due + ") RETURNING id, tenant, subscription_id, notification_id, endpoint, envelope, data, attempts").all()
-            return try rows.map { row in
-                OutboxItem(
-                    rowID: try row.decode(column: "id", as: Int64.self), tenant: try row.decode(column: "tenant", as: String.self),
-                    subscriptionID: try row.decode(column: "subscription_id", as: String.self),
-                    notificationID: try row.decode(column: "notification_id", as: String.self), endpoint: try row.decode(column: "endpoint", as: String.self),
-                    envelope: try row.decode(column: "envelope", as: String.self), data: try row.decode(column: "data", as: String.self),
-                    attempts: try row.decode(column: "attempts", as: Int.self))
-            }.sorted { $0.rowID < $1.rowID }
+                """ + due + ") RETURNING " + Self.columns).all()
+            return try rows.map(Self.decode).sorted { $0.rowID < $1.rowID }
         }
     }
 
@@ -144,11 +137,22 @@ public struct NotificationOutbox: Sendable {
         }
     }
 
-    /// How many notifications wait (for tests and metrics).
-    public func pendingCount() async throws -> Int {
+    /// Every notification waiting, whoever holds it, oldest first.
+    public func pending(limit: Int = 10_000) async throws -> [OutboxItem] {
         try await database.read { db in
-            try await db.raw("SELECT COUNT(*) AS n FROM notifications").first()?.decode(column: "n", as: Int.self) ?? 0
+            try await db.raw("SELECT \(Self.columns) FROM notifications ORDER BY id LIMIT \(bind: limit)").all().map(Self.decode)
         }
+    }
+
+    static let columns: SQLQueryString = "id, tenant, subscription_id, notification_id, endpoint, envelope, data, attempts"
+
+    static func decode(_ row: any SQLRow) throws -> OutboxItem {
+        OutboxItem(
+            rowID: try row.decode(column: "id", as: Int64.self), tenant: try row.decode(column: "tenant", as: String.self),
+            subscriptionID: try row.decode(column: "subscription_id", as: String.self),
+            notificationID: try row.decode(column: "notification_id", as: String.self), endpoint: try row.decode(column: "endpoint", as: String.self),
+            envelope: try row.decode(column: "envelope", as: String.self), data: try row.decode(column: "data", as: String.self),
+            attempts: try row.decode(column: "attempts", as: Int.self))
     }
 }
 
