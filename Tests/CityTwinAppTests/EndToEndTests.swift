@@ -18,6 +18,10 @@ import Testing
     }
 
     func send(_ method: HTTPMethod, _ url: String, _ body: String? = nil, contentType: String = "application/json", timeout: Int64 = 30) async throws -> Reply {
+        try await EndToEndTests.request(method, url, body, contentType: contentType, timeout: timeout)
+    }
+
+    static func request(_ method: HTTPMethod, _ url: String, _ body: String? = nil, contentType: String = "application/json", timeout: Int64 = 30) async throws -> Reply {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let body {
@@ -106,6 +110,46 @@ import Testing
         #expect(count >= acknowledged, "every write answered 201 before the kill is stored")
         _ = try await again.stop()
     }
+
+    /// A subscriber is told of every write the server accepted, also when the server was killed (`kill -9`)
+    /// between accepting a write and sending its notification.
+    @Test func notificationsOfAcceptedWritesSurviveKill9() async throws {
+        let receiver = NotificationReceiver()
+        try await receiver.serve { url in
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-kill-notify-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let server = try await ServerProcess(arguments: ["--data-dir", dir.path, "--allow-anonymous-writes"])
+            let base = "http://127.0.0.1:\(server.port)/ngsi-ld/v1"
+            let subscription = #"{"type":"Subscription","entities":[{"type":"Reading"}],"notificationTrigger":["entityCreated"],"notification":{"format":"keyValues","endpoint":{"uri":"\#(url)/readings"}}}"#
+            let created = try await EndToEndTests.request(.POST, base + "/subscriptions", subscription)
+            #expect(created.status == 201)
+            let accepted = Accepted()
+            let stop = Counter()
+            await withTaskGroup(of: Void.self) { group in
+                for worker in 0..<8 {
+                    group.addTask {
+                        for i in 0..<300 where stop.value == 0 {
+                            let id = "urn:ngsi-ld:Reading:\(worker)-\(i)"
+                            let reply = try? await EndToEndTests.request(.POST, base + "/entities", #"{"id":"\#(id)","type":"Reading","v":{"type":"Property","value":\#(i)}}"#, timeout: 5)
+                            if reply?.status == 201 { accepted.insert(id) }
+                        }
+                    }
+                }
+                while accepted.ids.count < 400 { try? await Task.sleep(for: .milliseconds(5)) }
+                _ = try? await server.stop(signal: SIGKILL)
+                stop.increment()
+                await group.waitForAll()
+            }
+            let again = try await ServerProcess(arguments: ["--data-dir", dir.path])
+            let acknowledged = accepted.ids
+            @Sendable func notified() -> Set<String> {
+                Set(receiver.received.flatMap { $0.body["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [] })
+            }
+            let allArrived = try await NotificationReceiver.eventually(.seconds(30)) { acknowledged.isSubset(of: notified()) }
+            #expect(allArrived, "lost: \(acknowledged.subtracting(notified()).count) of \(acknowledged.count)")
+            _ = try await again.stop()
+        }
+    }
 }
 
 /// A count shared by concurrent tasks.
@@ -113,4 +157,12 @@ final class Counter: Sendable {
     private let count = Atomic<Int>(0)
     func increment() { count.add(1, ordering: .relaxed) }
     var value: Int { count.load(ordering: .relaxed) }
+
+}
+
+/// Ids of the writes a server answered 2xx.
+final class Accepted: Sendable {
+    private let box = Mutex<Set<String>>([])
+    func insert(_ id: String) { _ = box.withLock { $0.insert(id) } }
+    var ids: Set<String> { box.withLock { $0 } }
 }

@@ -239,4 +239,51 @@ import Twin
             #expect(all.count > 0)
         }
     }
+
+    /// Throttling lets one notification through per period; an expired subscription sends none; a periodic
+    /// one sends the current state of what it selects every `timeInterval`, whatever changed.
+    @Test(arguments: TestDatabases.kinds)
+    func throttledExpiredAndPeriodicSubscriptions(_ kind: DialectKind) async throws {
+        let receiver = NotificationReceiver()
+        try await receiver.serve { url in
+            try await withTwin(kind) { twin in
+                let manholes: JSON = [["type": "ManholeCover"]]
+                let throttled = try await twin.subscriptions.create(
+                    Self.subscription(["entities": manholes, "throttling": 3600], endpoint: url + "/throttled"), context: core, tenant: .default)
+                let expired = try await twin.subscriptions.create(
+                    Self.subscription(["entities": manholes, "expiresAt": "2020-01-01T00:00:00Z"], endpoint: url + "/expired"), context: core, tenant: .default)
+                let periodic = try await twin.subscriptions.create(
+                    Self.subscription(["entities": manholes, "timeInterval": 1, "q": "tilt>=0"], endpoint: url + "/periodic"), context: core, tenant: .default)
+                for n in 1...2 {
+                    _ = try await twin.entities.create(
+                        ["id": .string("urn:ngsi-ld:ManholeCover:\(n)"), "type": "ManholeCover", "tilt": ["type": "Property", "value": 0]], context: core, tenant: .default)
+                }
+                for tilt in 1...4 {
+                    _ = try await twin.entities.update("urn:ngsi-ld:ManholeCover:1", ["tilt": ["type": "Property", "value": .integer(Int64(tilt))]], context: core, tenant: .default)
+                }
+                let queued = try await twin.outbox()
+                #expect(queued.filter { $0.subscriptionID == throttled }.count == 1)
+                #expect(queued.filter { $0.subscriptionID == expired }.isEmpty)
+                #expect(queued.filter { $0.subscriptionID == periodic }.isEmpty)
+                #expect(twin.subscriptions.render(try await twin.subscriptions.retrieve(expired, tenant: .default))["status"] == "expired")
+
+                let database = twin.database
+                let matcher = twin.matcher
+                try await twin.delivering(twin.deliverer(copy: "copy-a")) {
+                    let start = ContinuousClock.now
+                    while ContinuousClock.now - start < .milliseconds(2500) {
+                        try await matcher.notifyPeriodic(database: database)
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    let arrived = try await NotificationReceiver.eventually(.seconds(3)) { receiver.received.filter { $0.path == "/periodic" }.count >= 3 }
+                    #expect(arrived)
+                }
+                let periodicBodies = receiver.received.filter { $0.path == "/periodic" }
+                // At 0 s, 1 s and 2 s; never more often than once a second.
+                #expect((3...4).contains(periodicBodies.count))
+                #expect(periodicBodies.allSatisfy { ($0.body["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []) == ["urn:ngsi-ld:ManholeCover:1", "urn:ngsi-ld:ManholeCover:2"] })
+                #expect(periodicBodies.last?.body["data"]?.arrayValue?.first?["tilt"]?["value"] == 4)
+            }
+        }
+    }
 }
