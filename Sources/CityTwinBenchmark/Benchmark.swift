@@ -20,6 +20,7 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "Point entities for the geo-query figures (0 skips them).") var geoEntities = 1_000_000
     @Option(help: "History instances for the temporal figures, as sensors with a year of minute readings each (0 skips them).") var historyInstances = 10_000_000
     @Option(help: "Seconds of load for each rate figure (no-op, PATCH, retrieve), driven by wrk.") var seconds = 10
+    @Option(help: "Seconds of paced updates (1000/s) for the notification-latency figure (0 skips it).") var notificationSeconds = 10
 
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-\(UUID().uuidString)")
@@ -92,6 +93,7 @@ struct Benchmark: AsyncParsableCommand {
         let (resident, anonymous) = server.memoryKB()
         say(String(format: "server memory: %.0f MB of its own (RssAnon; target ≤ 300 MB), %.0f MB resident with the mapped database file (VmRSS)", Double(anonymous) / 1024, Double(resident) / 1024))
 
+        try await measureNotifications(load)
         try await measureGeo(load)
         try await measureTemporal(load, dataDirectory: dataDirectory)
     }
