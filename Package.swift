@@ -46,6 +46,12 @@ let package = Package(
         ),
         .systemLibrary(name: "CGEOS", path: "Sources/CGEOS", providers: [.apt(["libgeos-dev"])]),
         .systemLibrary(name: "CPROJ", path: "Sources/CPROJ", providers: [.apt(["libproj-dev"])]),
+        .systemLibrary(name: "CMosquitto", path: "Sources/CMosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .target(
+            name: "MQTT",
+            dependencies: ["CMosquitto"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Geo",
             dependencies: ["CGEOS", "CPROJ"],
@@ -69,7 +75,7 @@ let package = Package(
         .target(
             name: "Twin",
             dependencies: [
-                "CityKit", "Storage", "Geo",
+                "CityKit", "Storage", "Geo", "MQTT",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -135,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "CityTwinAppTests",
             dependencies: [
-                "CityTwinApp", "Twin", "Storage", "CityKit",
+                "CityTwinApp", "Twin", "Storage", "CityKit", "MQTT",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 source scripts/lib/postgres.sh
-need_packages postgresql-15 postgresql-15-postgis-3 libgeos-dev libproj-dev wrk
+need_packages postgresql-15 postgresql-15-postgis-3 libgeos-dev libproj-dev libmosquitto-dev wrk
 swift build -c release --product citytwin
 swift build -c release --product citytwin-bench
 echo "== SQLite"

@@ -4,6 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 source scripts/lib/postgres.sh
-need_packages libgeos-dev libproj-dev
+need_packages libgeos-dev libproj-dev libmosquitto-dev
 swift build -c release --product citytwin
 exec .build/release/citytwin serve "$@"

@@ -2,6 +2,7 @@ import CityKit
 import Foundation
 import HTTPTypes
 import Logging
+import MQTT
 import Storage
 import Synchronization
 import Testing
@@ -285,5 +286,54 @@ import Twin
                 #expect(periodicBodies.last?.body["data"]?.arrayValue?.first?["tilt"]?["value"] == 4)
             }
         }
+    }
+
+    /// An `mqtt://` endpoint gets the notification body published on its topic, through a real Mosquitto.
+    @Test(arguments: TestDatabases.kinds)
+    func notificationsArePublishedOverMQTT(_ kind: DialectKind) async throws {
+        guard let broker = try TestBroker.address() else { return }
+        let topic = "citytwin/test/\(UUID().uuidString.prefix(8))/air"
+        let messages = Mutex<[MQTTClient.Message]>([])
+        let listener = try MQTTClient(host: broker.host, port: broker.port, clientID: "listener-\(UUID().uuidString.prefix(8))") { message in
+            messages.withLock { $0.append(message) }
+        }
+        try listener.subscribe(topic)
+        try await listener.connect()
+        defer { listener.close() }
+        try await Task.sleep(for: .milliseconds(200))
+        try await withTwin(kind) { twin in
+            let id = try await twin.subscriptions.create(
+                Self.subscription(["entities": [["type": "AirQualityObserved"]], "notification": ["format": "keyValues"]], endpoint: "mqtt://\(broker.host):\(broker.port)/\(topic)"),
+                context: core, tenant: .default)
+            let mqtt = MQTTNotificationSender()
+            defer { mqtt.close() }
+            let deliverer = NotificationDeliverer(
+                outbox: NotificationOutbox(database: twin.database, copy: "copy-a"), sender: NotificationSenders(mqtt: mqtt), pollInterval: .milliseconds(100),
+                logger: Self.logger)
+            try await twin.delivering(deliverer) {
+                _ = try await twin.entities.create(Self.station(1, pm25: 30, at: (114.05, 22.53)), context: core, tenant: .default)
+                _ = try await twin.entities.update("urn:ngsi-ld:AirQualityObserved:1", ["pm25": ["type": "Property", "value": 80]], context: core, tenant: .default)
+                let arrived = try await NotificationReceiver.eventually(.seconds(10)) { messages.withLock { $0.count } >= 2 }
+                #expect(arrived)
+            }
+            let bodies = try messages.withLock { $0 }.map { try JSONCoding.parse(Data($0.payload)) }
+            #expect(bodies.count == 2)
+            #expect(bodies.allSatisfy { $0["type"] == "Notification" && $0["subscriptionId"] == .string(id) })
+            #expect(bodies.last?["data"]?.arrayValue?.first?["pm25"] == 80)
+            let record = try await twin.subscriptions.retrieve(id, tenant: .default)
+            #expect(record.delivery.timesSent == 2)
+        }
+    }
+
+    /// Publishing to a broker that is not there fails (and the deliverer retries) instead of hanging.
+    @Test func mqttToAnAbsentBrokerFails() async throws {
+        let sender = MQTTNotificationSender()
+        defer { sender.close() }
+        let item = OutboxItem(
+            rowID: 1, tenant: "", subscriptionID: "urn:ngsi-ld:Subscription:x", notificationID: "urn:ngsi-ld:Notification:x",
+            endpoint: "mqtt://127.0.0.1:9/city/air", envelope: #"{"headers":[]}"#, data: "[]", attempts: 0)
+        let start = ContinuousClock.now
+        await #expect(throws: (any Error).self) { try await sender.send(item, notifiedAt: Date()) }
+        #expect(ContinuousClock.now - start < .seconds(8))
     }
 }

@@ -59,7 +59,7 @@ public struct NotificationSenders: NotificationSender {
     let http: any NotificationSender
     let mqtt: (any NotificationSender)?
 
-    public init(http: any NotificationSender = HTTPNotificationSender(), mqtt: (any NotificationSender)? = nil) {
+    public init(http: any NotificationSender = HTTPNotificationSender(), mqtt: (any NotificationSender)? = MQTTNotificationSender()) {
         self.http = http
         self.mqtt = mqtt
     }

@@ -16,6 +16,19 @@ public struct OutboxItem: Sendable {
     /// The notified entities as JSON text (an array, or a FeatureCollection for GeoJSON).
     public var data: String
     public var attempts: Int
+
+    public init(
+        rowID: Int64, tenant: String, subscriptionID: String, notificationID: String, endpoint: String, envelope: String, data: String, attempts: Int
+    ) {
+        self.rowID = rowID
+        self.tenant = tenant
+        self.subscriptionID = subscriptionID
+        self.notificationID = notificationID
+        self.endpoint = endpoint
+        self.envelope = envelope
+        self.data = data
+        self.attempts = attempts
+    }
 }
 
 /// The outbox's SQL. Rows are written in the transaction of the change that caused them, claimed by one
