@@ -135,7 +135,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TwinTests",
-            dependencies: ["Twin", "Storage", "CityKit"],
+            dependencies: ["Twin", "Storage", "CityKit", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import CityKit
 import Foundation
+import SQLKit
 import Storage
 import Testing
 
@@ -10,8 +11,12 @@ import Testing
     let core = CoreContext.context
 
     func withService(_ kind: DialectKind, _ body: @Sendable (EntityService) async throws -> Void) async throws {
+        try await withService(kind) { service, _ in try await body(service) }
+    }
+
+    func withService(_ kind: DialectKind, _ body: @Sendable (EntityService, Database) async throws -> Void) async throws {
         try await TestDatabases.with(kind, migrations: TwinMigrations.all) { database, _ in
-            try await body(EntityService(store: try await SQLEntityStore.open(database)))
+            try await body(EntityService(store: try await SQLEntityStore.open(database)), database)
         }
     }
 
@@ -41,10 +46,11 @@ import Testing
         return p
     }
 
-    /// Concurrent updates of one entity are merged into shared transactions, yet none is lost.
+    /// Concurrent updates of one entity are merged into shared transactions, yet none is lost: not from the
+    /// current state, and not from the history (each update is its own instance).
     @Test(arguments: TestDatabases.kinds)
     func concurrentUpdatesOfOneEntityAreAllKept(_ kind: DialectKind) async throws {
-        try await withService(kind) { service in
+        try await withService(kind) { service, database in
             let id = try await service.create(Self.sensor(7, pm25: 0, district: "南山区"), context: core, tenant: .default)
             let store = service.store
             let name = "https://uri.etsi.org/ngsi-ld/default-context/pm25"
@@ -63,6 +69,11 @@ import Testing
                 try await group.waitForAll()
             }
             #expect(try await service.retrieve(id, tenant: .default).attributes[name]?.first?["value"] == .integer(100))
+            let values = try await database.read { db in
+                try await db.raw("SELECT h.num FROM history h JOIN history_series s ON s.id = h.series WHERE s.name = \(bind: name) ORDER BY h.instance").all()
+                    .map { try $0.decode(column: "num", as: Double.self) }
+            }
+            #expect(values == (0...100).map(Double.init))
         }
     }
 

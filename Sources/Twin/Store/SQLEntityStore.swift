@@ -89,6 +89,8 @@ public final class SQLEntityStore: EntityStore {
                 // Each changed id's state before the batch; its state after is what `existing` ends with.
                 var before: [String: Entity?] = [:]
                 var order: [String] = []
+                // Every change in order, also several of one entity: each is an event (history, notifications).
+                var steps: [EntityChangeRecord] = []
                 for index in indices {
                     let request = requests[index]
                     for id in request.ids {
@@ -97,6 +99,11 @@ public final class SQLEntityStore: EntityStore {
                             if outcome != .unchanged, before[id] == nil {
                                 before[id] = .some(existing[id])
                                 order.append(id)
+                            }
+                            switch outcome {
+                            case .unchanged: break
+                            case .put(let entity): steps.append(EntityChangeRecord(id: id, before: existing[id], after: entity))
+                            case .delete: if existing[id] != nil { steps.append(EntityChangeRecord(id: id, before: existing[id], after: nil)) }
                             }
                             switch outcome {
                             case .unchanged: break
@@ -128,12 +135,11 @@ public final class SQLEntityStore: EntityStore {
                 try await writeGeoIndex(geoChanges, tenant: tenant, kind: kind, on: db)
                 // Every instance an update wrote becomes history, in this same transaction.
                 let now = Date()
-                let history = puts.flatMap { History.changes(before: before[$0.id]!, after: $0, now: now) }
+                let history = steps.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }
                 try await History.write(history, types: Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a }), tenant: tenant, kind: kind, on: db)
                 if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, on: db) }
-                if let observer, !order.isEmpty {
-                    let changes = order.map { EntityChangeRecord(id: $0, before: before[$0]!, after: existing[$0]) }
-                    queued += try await observer.record(changes, tenant: tenant, kind: kind, on: db)
+                if let observer, !steps.isEmpty {
+                    queued += try await observer.record(steps, tenant: tenant, kind: kind, on: db)
                 }
             }
             return (results, queued)
