@@ -90,9 +90,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Sensing",
+            dependencies: [
+                "CityKit", "Storage", "Twin", "MQTT",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "CityTwinApp",
             dependencies: [
-                "CityKit", "Storage", "Twin",
+                "CityKit", "Storage", "Twin", "Sensing", "MQTT",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "JWTKit", package: "jwt-kit"),
@@ -139,9 +152,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "SensingTests",
+            dependencies: ["Sensing", "Twin", "Storage", "CityKit", "MQTT", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CityTwinAppTests",
             dependencies: [
-                "CityTwinApp", "Twin", "Storage", "CityKit", "MQTT",
+                "CityTwinApp", "Twin", "Sensing", "Storage", "CityKit", "MQTT",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

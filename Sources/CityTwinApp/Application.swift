@@ -9,10 +9,11 @@ import Prometheus
 import ServiceLifecycle
 import Storage
 import Synchronization
+import Sensing
 import Twin
 
 /// All the migrations of all modules, in order.
-public let allMigrations: [Migration] = TwinMigrations.all + APIKeyStore.migrations
+public let allMigrations: [Migration] = TwinMigrations.all + SensingMigrations.all + APIKeyStore.migrations
 
 /// The database as a `Service`, so its pool runs and closes with the application.
 struct DatabaseService: Service {
@@ -51,12 +52,13 @@ public func buildApplication(_ configuration: Configuration, logger: Logger? = n
     }
     let database = try await Database.open(backend, logger: logger)
     let ready = StartGate()
-    let (router, notifications) = try await makeRouter(configuration, database: database, ready: ready, logger: logger)
+    let (router, services) = try await makeRouter(configuration, database: database, ready: ready, logger: logger)
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "CityTwin"),
         logger: logger)
-    app.addServices(DatabaseService(database: database), notifications)
+    app.addServices(DatabaseService(database: database))
+    app.addServices(services)
     if configuration.historyRetentionDays > 0 {
         app.addServices(HistoryRetentionService(history: SQLHistoryStore(database: database), days: configuration.historyRetentionDays, logger: logger))
     }
@@ -70,10 +72,10 @@ public func buildApplication(_ configuration: Configuration, logger: Logger? = n
     return app
 }
 
-/// The router with every route, and the service that delivers the notifications its writes cause.
+/// The router with every route, and the services that work behind it (notification delivery, MQTT intake).
 func makeRouter(
     _ configuration: Configuration, database: Database, ready: StartGate, logger: Logger
-) async throws -> (Router<AppRequestContext>, NotificationService) {
+) async throws -> (Router<AppRequestContext>, [any Service]) {
     let router = Router(context: AppRequestContext.self)
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: LogRequestsMiddleware(.debug))
@@ -120,5 +122,16 @@ func makeRouter(
             throw NGSIError.notFound("no NGSI-LD resource at \(request.uri.path)")
         }
     }
-    return (router, NotificationService(deliverer: deliverer, matcher: matcher, database: database, ready: ready, logger: logger))
+    // Devices: provisioning and measurements, in the IoT Agent's own format.
+    let directory = DeviceDirectory(store: SQLDeviceStore(database: database))
+    let measurements = MeasurementService(directory: directory, entities: entities)
+    IoTAgentController(
+        provisioning: ProvisioningService(store: SQLDeviceStore(database: database), entities: entities, directory: directory),
+        measurements: measurements, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites
+    ).addRoutes(to: router.group("iot").add(middleware: SensingErrorMiddleware()).add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens)))
+    var services: [any Service] = [NotificationService(deliverer: deliverer, matcher: matcher, database: database, ready: ready, logger: logger)]
+    if let broker = configuration.mqttBroker.flatMap(URL.init(string:)), let host = broker.host {
+        services.append(MQTTIntakeService(intake: MQTTIntake(measurements: measurements, host: host, port: broker.port ?? 1883, logger: logger), ready: ready))
+    }
+    return (router, services)
 }

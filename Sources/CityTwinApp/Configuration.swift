@@ -30,6 +30,8 @@ public struct Configuration: Sendable {
     public var keepHistoryOfDeletedEntities = false
     /// `CITYTWIN_TEMPORAL_INSTANCE_LIMIT`: the most instances of one attribute a temporal answer holds.
     public var temporalInstanceLimit = 1000
+    /// `CITYTWIN_MQTT_BROKER`: `mqtt://host:port` of the broker devices publish measurements to; none: no MQTT intake.
+    public var mqttBroker: String?
 
     public init() {}
 

@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("temporal-instance-limit"), help: "Most instances of one attribute in a temporal answer; more gives 206 (env CITYTWIN_TEMPORAL_INSTANCE_LIMIT, default 1000).")
     var temporalInstanceLimit: Int?
 
+    @Option(name: .customLong("mqtt-broker"), help: "mqtt://host:port of the broker devices publish to (/{apikey}/{device_id}/attrs) (env CITYTWIN_MQTT_BROKER; none: no MQTT intake).")
+    var mqttBroker: String?
+
     @Flag(name: .customLong("allow-anonymous-writes"), help: "Let callers without credentials write (env CITYTWIN_ALLOW_ANONYMOUS_WRITES=true). For a laptop demo only.")
     var allowAnonymousWrites = false
 
@@ -114,6 +117,10 @@ struct Serve: AsyncParsableCommand {
         if let limit = try temporalInstanceLimit ?? env["CITYTWIN_TEMPORAL_INSTANCE_LIMIT"].map(Self.integer) {
             guard limit > 0 else { throw ValidationError("--temporal-instance-limit must be positive") }
             configuration.temporalInstanceLimit = limit
+        }
+        if let broker = mqttBroker ?? env["CITYTWIN_MQTT_BROKER"] {
+            guard let url = URL(string: broker), url.scheme == "mqtt", url.host != nil else { throw ValidationError("--mqtt-broker must be mqtt://host:port") }
+            configuration.mqttBroker = broker
         }
         let app = try await buildApplication(configuration)
         try await app.runService()

@@ -46,8 +46,15 @@ extension EntityService {
 
     public func batchUpsert(_ body: JSON, mode: UpsertMode, context: LDContext, tenant: Tenant) async throws -> BatchOutcome {
         var outcome = BatchOutcome()
-        let now = clock.now()
         let entities = parseBatch(try Self.items(body), context: context, requireType: true, outcome: &outcome)
+        return try await upsert(entities, mode: mode, tenant: tenant, outcome: outcome)
+    }
+
+    /// Upserts entities already read (with `EntityInput`), in one transaction; `outcome` may hold errors
+    /// found while reading them.
+    public func upsert(_ entities: [Entity], mode: UpsertMode, tenant: Tenant, outcome: BatchOutcome = BatchOutcome()) async throws -> BatchOutcome {
+        var outcome = outcome
+        let now = clock.now()
         let byID = Self.lastByID(entities)
         let createdIDs = CreatedIDs()
         let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in

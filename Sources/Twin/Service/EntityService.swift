@@ -33,6 +33,8 @@ public struct EntityService: Sendable {
         public var created: [String] = []
         public var succeeded: [String] = []
         public var errors: [(id: String, error: NGSIError)] = []
+
+        public init() {}
     }
 
     // MARK: Single entity

@@ -1,0 +1,178 @@
+import CityKit
+import Foundation
+import Logging
+import MQTT
+import Storage
+import Synchronization
+import Testing
+import Twin
+
+@testable import Sensing
+
+/// Provisioning and measurements below HTTP, on SQLite and on PostgreSQL; MQTT through a real Mosquitto.
+@Suite struct DeviceIntakeTests {
+    static let logger = {
+        var logger = Logger(label: "test.sensing")
+        logger.logLevel = .critical
+        return logger
+    }()
+
+    struct Intake: Sendable {
+        let entities: EntityService
+        let provisioning: ProvisioningService
+        let measurements: MeasurementService
+    }
+
+    func withIntake(_ kind: DialectKind, _ body: @Sendable (Intake) async throws -> Void) async throws {
+        try await TestDatabases.with(kind, migrations: TwinMigrations.all + SensingMigrations.all) { database, _ in
+            let entities = EntityService(store: try await SQLEntityStore.open(database))
+            let store = SQLDeviceStore(database: database)
+            let directory = DeviceDirectory(store: store)
+            try await body(Intake(
+                entities: entities, provisioning: ProvisioningService(store: store, entities: entities, directory: directory),
+                measurements: MeasurementService(directory: directory, entities: entities)))
+        }
+    }
+
+    static let group: JSON = ["services": [[
+        "apikey": "air-key", "entity_type": "AirQualitySensor",
+        "attributes": [["object_id": "p", "name": "pm25", "type": "Number", "unitCode": "GQ"], ["object_id": "on", "name": "working", "type": "Boolean"]],
+    ]]]
+    static let device: JSON = ["devices": [[
+        "device_id": "ft-001", "apikey": "air-key",
+        "attributes": [["object_id": "t", "name": "temperature", "type": "Number", "metadata": ["unitCode": ["type": "Text", "value": "CEL"]]],
+                       ["object_id": "n", "name": "readings", "type": "Integer"], ["object_id": "g", "name": "location", "type": "geo:point"]],
+        "static_attributes": [["name": "district", "type": "Text", "value": "福田区"]],
+    ]]]
+    static let asset = "urn:ngsi-ld:AirQualitySensor:ft-001"
+    static func name(_ attribute: String) -> String { "https://uri.etsi.org/ngsi-ld/default-context/" + attribute }
+
+    @Test(arguments: TestDatabases.kinds)
+    func measurementsBecomeTypedObservedUpdates(_ kind: DialectKind) async throws {
+        try await withIntake(kind) { intake in
+            try await intake.provisioning.createGroups(Self.group, tenant: .default)
+            try await intake.provisioning.createDevices(Self.device, tenant: .default)
+            // Provisioned: the asset with its static attribute, and the Device that controls it.
+            let provisioned = try await intake.entities.retrieve(Self.asset, tenant: .default)
+            #expect(provisioned.attributes[Self.name("district")]?.first?["value"] == "福田区")
+            let deviceEntity = try await intake.entities.retrieve("urn:ngsi-ld:Device:ft-001", tenant: .default)
+            #expect(deviceEntity.attributes["https://uri.etsi.org/ngsi-ld/default-context/controlledAsset"]?.first?["object"] == .string(Self.asset))
+
+            try await intake.measurements.accept(
+                apikey: "air-key", deviceID: "ft-001", payload: ["t": "21.5", "p": 35, "n": "7", "on": "true", "g": "22.54, 114.05", "TimeInstant": "2026-11-25T10:00:00+08:00"])
+            let entity = try await intake.entities.retrieve(Self.asset, tenant: .default)
+            let temperature = try #require(entity.attributes[Self.name("temperature")]?.first)
+            #expect(temperature["value"] == 21.5)
+            #expect(temperature["unitCode"] == "CEL")
+            #expect(temperature["observedAt"] == "2026-11-25T02:00:00.000Z")
+            #expect(entity.attributes[Self.name("pm25")]?.first?["unitCode"] == "GQ")
+            #expect(entity.attributes[Self.name("readings")]?.first?["value"] == .integer(7))
+            #expect(entity.attributes[Self.name("working")]?.first?["value"] == true)
+            #expect(entity.attributes["https://uri.etsi.org/ngsi-ld/location"]?.first?["value"]?["coordinates"] == [114.05, 22.54])
+            let reported = try await intake.entities.retrieve("urn:ngsi-ld:Device:ft-001", tenant: .default)
+            #expect(reported.attributes[Self.name("dateLastValueReported")]?.first?["value"]?["@value"] == "2026-11-25T02:00:00.000Z")
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func badMeasurementsAreRefusedAndWriteNothing(_ kind: DialectKind) async throws {
+        try await withIntake(kind) { intake in
+            try await intake.provisioning.createGroups(Self.group, tenant: .default)
+            try await intake.provisioning.createDevices(Self.device, tenant: .default)
+            let before = try await intake.entities.retrieve(Self.asset, tenant: .default)
+            let cases: [(String?, String?, JSON, SensingError.Name)] = [
+                ("wrong-key", "ft-001", ["t": 20], .deviceNotFound),
+                ("air-key", "nobody", ["t": 20], .deviceNotFound),
+                (nil, "ft-001", ["t": 20], .badRequest),
+                ("air-key", "ft-001", ["t": "warm", "p": 10], .badRequest),
+                ("air-key", "ft-001", ["n": 2.5], .badRequest),
+                ("air-key", "ft-001", ["g": "somewhere"], .badRequest),
+                ("air-key", "ft-001", ["t": 20, "TimeInstant": "yesterday"], .badRequest),
+                ("air-key", "ft-001", [1, 2], .badRequest),
+                ("air-key", "ft-001", ["bad name!": 1], .badRequest),
+            ]
+            for (key, id, payload, expected) in cases {
+                await #expect { try await intake.measurements.accept(apikey: key, deviceID: id, payload: payload) } throws: {
+                    ($0 as? SensingError)?.name == expected
+                }
+            }
+            #expect(try await intake.entities.retrieve(Self.asset, tenant: .default) == before)
+            #expect(try await intake.entities.retrieve("urn:ngsi-ld:Device:ft-001", tenant: .default).attributes[Self.name("dateLastValueReported")] == nil)
+            // A device of another tenant is not reachable by naming this one.
+            await #expect(throws: SensingError.self) {
+                try await intake.measurements.accept(apikey: "air-key", deviceID: "ft-001", payload: ["t": 1], tenant: Tenant("elsewhere"))
+            }
+        }
+    }
+
+    @Test(arguments: TestDatabases.kinds)
+    func provisioningChecksAndStores(_ kind: DialectKind) async throws {
+        try await withIntake(kind) { intake in
+            try await intake.provisioning.createGroups(Self.group, tenant: .default)
+            await #expect { try await intake.provisioning.createGroups(Self.group, tenant: .default) } throws: { ($0 as? SensingError)?.name == .duplicateGroup }
+            // A device without its own apikey takes its group's (found by entity type), and the group's mapping.
+            try await intake.provisioning.createDevices(["devices": [["device_id": "ns-7", "entity_type": "AirQualitySensor"]]], tenant: .default)
+            let inherited = try await intake.provisioning.device("ns-7", tenant: .default)
+            #expect(inherited.apikey == "air-key")
+            #expect(inherited.entityID == "urn:ngsi-ld:AirQualitySensor:ns-7")
+            #expect(inherited.attributes.map(\.objectID) == ["p", "on"])
+            await #expect { try await intake.provisioning.createDevices(["devices": [["device_id": "ns-7", "entity_type": "AirQualitySensor"]]], tenant: .default) } throws: {
+                ($0 as? SensingError)?.name == .duplicateDevice
+            }
+            for bad: JSON in [["devices": []], ["devices": [["device_id": "a b", "apikey": "k", "entity_type": "T"]]], ["devices": [["device_id": "x", "entity_type": "NoGroup"]]],
+                              ["devices": [["device_id": "y", "apikey": "k", "entity_type": "T", "attributes": [["name": ""]]]]]] {
+                await #expect(throws: SensingError.self) { try await intake.provisioning.createDevices(bad, tenant: .default) }
+            }
+            #expect(try await intake.provisioning.store.devices(tenant: .default, limit: 10, offset: 0).total == 1)
+            try await intake.provisioning.deleteDevice("ns-7", tenant: .default)
+            await #expect { try await intake.measurements.accept(apikey: "air-key", deviceID: "ns-7", payload: ["p": 1]) } throws: {
+                ($0 as? SensingError)?.name == .deviceNotFound
+            }
+        }
+    }
+
+    /// Measurements published to `/{apikey}/{device_id}/attrs` on a real Mosquitto reach the twin; unknown
+    /// devices and malformed payloads are dropped, counted, and write nothing.
+    @Test(arguments: TestDatabases.kinds)
+    func measurementsArriveByMQTT(_ kind: DialectKind) async throws {
+        guard let text = ProcessInfo.processInfo.environment["CITYTWIN_TEST_MQTT_URL"], let url = URL(string: text), let host = url.host else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CITYTWIN_TEST_MQTT_URL is not set: the test command starts Mosquitto") }
+            return
+        }
+        let port = url.port ?? 1883
+        try await withIntake(kind) { intake in
+            try await intake.provisioning.createGroups(Self.group, tenant: .default)
+            let deviceID = "mq-\(UUID().uuidString.prefix(8).lowercased())"
+            try await intake.provisioning.createDevices(["devices": [["device_id": .string(deviceID), "apikey": "air-key"]]], tenant: .default)
+            let mqtt = MQTTIntake(measurements: intake.measurements, host: host, port: port, logger: Self.logger)
+            let publisher = try MQTTClient(host: host, port: port, clientID: "publisher-\(deviceID)")
+            try await publisher.connect()
+            defer { publisher.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await mqtt.run() }
+                defer { group.cancelAll() }
+                // Wait until the intake's subscription is live: a first measurement gets through.
+                let asset = "urn:ngsi-ld:AirQualitySensor:\(deviceID)"
+                var through = false
+                for attempt in 0..<100 where !through {
+                    try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(attempt)}"#.utf8))
+                    try await Task.sleep(for: .milliseconds(50))
+                    through = mqtt.acceptedCount > 0
+                }
+                #expect(through)
+                for value in 1...50 {
+                    try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(1000 + value)}"#.utf8))
+                }
+                try await publisher.publish(topic: "/air-key/nobody/attrs", payload: Array(#"{"p": 1}"#.utf8))
+                try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array("{not json".utf8))
+                try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": "lots"}"#.utf8))
+                let deadline = ContinuousClock.now + .seconds(10)
+                while mqtt.droppedCount < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(mqtt.droppedCount == 3)
+                let entity = try await intake.entities.retrieve(asset, tenant: .default)
+                #expect((entity.attributes[Self.name("pm25")]?.first?["value"]?.numberValue ?? 0) > 1000)
+                #expect(await (try? intake.entities.retrieve("urn:ngsi-ld:AirQualitySensor:nobody", tenant: .default)) == nil)
+            }
+        }
+    }
+}
