@@ -26,6 +26,10 @@ struct NotificationService: Service {
                     }
                 }
                 group.addTask {
+                    // Copies on one PostgreSQL tell each other of subscription changes and waiting notifications.
+                    await TwinEvents.listen(on: database, matcher: matcher, deliverer: deliverer)
+                }
+                group.addTask {
                     while !Task.isCancelled {
                         do {
                             try await matcher.notifyPeriodic(database: database)

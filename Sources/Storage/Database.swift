@@ -133,6 +133,35 @@ public final class Database: Sendable {
         for reader in readers { try await reader.install(customFunction: function) }
     }
 
+    /// Runs `handle` for each notification on PostgreSQL channel `channel` (`LISTEN`), from another copy or
+    /// this one, until cancelled; reconnects after a lost connection. On SQLite (one process) it only waits.
+    public func listen(_ channel: String, _ handle: @escaping @Sendable (String) -> Void) async {
+        guard case .postgres(let client) = connections else {
+            try? await Task.sleep(for: .seconds(Int64.max / 2))
+            return
+        }
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        for try await notification in notifications { handle(notification.payload) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.warning("LISTEN \(channel) lost; listening again", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Sends `payload` on channel `channel` to every copy listening, when the caller's transaction commits
+    /// (PostgreSQL `pg_notify`; nothing on SQLite, where there is one process).
+    public static func notify(_ channel: String, _ payload: String, kind: DialectKind, on db: any SQLDatabase) async throws {
+        guard kind == .postgres else { return }
+        try await db.raw("SELECT pg_notify(\(bind: channel), \(bind: payload))").run()
+    }
+
     public func close() async {
         switch connections {
         case .sqlite(let writer, let readers):

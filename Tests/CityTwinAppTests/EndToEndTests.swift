@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CityKit
 import Foundation
+import HTTPTypes
 import NIOCore
 import NIOHTTP1
 import NIOFoundationCompat
@@ -148,6 +149,50 @@ import Testing
             let allArrived = try await NotificationReceiver.eventually(.seconds(30)) { acknowledged.isSubset(of: notified()) }
             #expect(allArrived, "lost: \(acknowledged.subtracting(notified()).count) of \(acknowledged.count)")
             _ = try await again.stop()
+        }
+    }
+
+    /// Two copies on one PostgreSQL: a subscription made on one fires for writes on the other, and each
+    /// notification is delivered once between them, also those that failed first and waited in the outbox
+    /// for whichever copy claimed them.
+    @Test func twoCopiesShareSubscriptionsAndDeliverOnce() async throws {
+        guard TestDatabases.kinds.contains(.postgres) else { return }
+        // The receiver refuses its first 8 requests: those notifications go back to the outbox and are
+        // claimed again by either copy.
+        let receiver = NotificationReceiver { n in (.zero, n <= 8 ? .serviceUnavailable : .ok) }
+        try await receiver.serve { url in
+            let database = try await TestDatabases.makePostgresDatabase()
+            let a = try await ServerProcess(arguments: ["--database", database, "--allow-anonymous-writes"])
+            let b = try await ServerProcess(arguments: ["--database", database, "--allow-anonymous-writes"])
+            let (baseA, baseB) = ("http://127.0.0.1:\(a.port)/ngsi-ld/v1", "http://127.0.0.1:\(b.port)/ngsi-ld/v1")
+            let subscription = #"{"type":"Subscription","entities":[{"type":"ParkingSpot"}],"notification":{"format":"keyValues","endpoint":{"uri":"\#(url)/parking"}}}"#
+            let created = try await EndToEndTests.request(.POST, baseA + "/subscriptions", subscription)
+            #expect(created.status == 201)
+            // At once, on the other copy.
+            let first = try await EndToEndTests.request(.POST, baseB + "/entities", #"{"id":"urn:ngsi-ld:ParkingSpot:0","type":"ParkingSpot","free":{"type":"Property","value":true}}"#)
+            #expect(first.status == 201)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for n in 1...100 {
+                    group.addTask {
+                        let base = n % 2 == 0 ? baseA : baseB
+                        let reply = try await EndToEndTests.request(.POST, base + "/entities", #"{"id":"urn:ngsi-ld:ParkingSpot:\#(n)","type":"ParkingSpot","free":{"type":"Property","value":true}}"#)
+                        #expect(reply.status == 201)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            @Sendable func notified() -> [String] {
+                receiver.received.flatMap { $0.body["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [] }
+            }
+            let all = try await NotificationReceiver.eventually(.seconds(40)) { Set(notified()).count == 101 }
+            #expect(all, "\(Set(notified()).count) of 101 spots notified")
+            try await Task.sleep(for: .seconds(1))
+            #expect(notified().count == 101, "each notification once: \(notified().count) deliveries")
+            #expect(receiver.notificationIDs.count == receiver.received.count)
+            let stats = try await EndToEndTests.request(.GET, baseB + "/subscriptions")
+            #expect(stats.body?.arrayValue?.first?["notification"]?["timesFailed"]?.numberValue ?? 0 >= 8)
+            _ = try await a.stop()
+            _ = try await b.stop()
         }
     }
 }

@@ -44,6 +44,7 @@ public final class NotificationDeliverer: Sendable {
     let pollInterval: Duration
 
     private let state = Mutex(State())
+    private let wakeup = Wakeup()
     private let events: AsyncStream<String>
     private let startWorker: AsyncStream<String>.Continuation
 
@@ -86,6 +87,9 @@ public final class NotificationDeliverer: Sendable {
         self.logger = logger
         (events, startWorker) = AsyncStream.makeStream(of: String.self)
     }
+
+    /// Polls the outbox now (another copy left notifications there).
+    public func wake() { wakeup.signal() }
 
     /// Queues claimed notifications on their endpoints' lanes.
     func accept(_ items: [OutboxItem]) {
@@ -140,7 +144,7 @@ public final class NotificationDeliverer: Sendable {
                 if Task.isCancelled { return }
                 logger.warning("notification outbox not read", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: pollInterval)
+            await wakeup.wait(timeout: pollInterval)
         }
     }
 
@@ -198,9 +202,12 @@ public final class NotificationDeliverer: Sendable {
                 let failedAt = clock.now()
                 let (until, dropped) = state.withLock { state -> (Date, Bool) in
                     var lane = state.lanes[endpoint] ?? Lane()
-                    lane.failures += 1
-                    let until = failedAt.addingTimeInterval(policy.rest(after: lane.failures).seconds)
-                    lane.restingUntil = until
+                    // Requests that were in flight together fail together: one failure of the endpoint, one rest.
+                    if lane.restingUntil.map({ $0 <= failedAt }) ?? true {
+                        lane.failures += 1
+                        lane.restingUntil = failedAt.addingTimeInterval(policy.rest(after: lane.failures).seconds)
+                    }
+                    let until = lane.restingUntil!
                     state.lanes[endpoint] = lane
                     let dropped = item.attempts + 1 >= policy.attempts
                     state.outcome.failed.append((item, dropped ? nil : until))

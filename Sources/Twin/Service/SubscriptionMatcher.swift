@@ -49,6 +49,11 @@ public final class SubscriptionMatcher: EntityChangeObserver {
         self.deliverer.withLock { $0 = deliverer }
     }
 
+    /// Forgets the cached subscriptions (another copy changed them); the next write reloads them.
+    public func invalidate() {
+        cache.withLock { $0 = Cache() }
+    }
+
     public func committed(_ items: [OutboxItem]) {
         guard !items.isEmpty else { return }
         deliverer.withLock { $0 }?.accept(items)
@@ -86,6 +91,7 @@ public final class SubscriptionMatcher: EntityChangeObserver {
     func enqueue(_ items: [OutboxItem], now: Date, kind: DialectKind, on db: any SQLDatabase) async throws -> [OutboxItem] {
         let claim = deliverer.withLock { $0 != nil }
         let leaseUntil = History.micros(now.addingTimeInterval(lease.seconds))
+        if !claim { try await Database.notify(TwinEvents.channel, TwinEvents.outboxWaiting, kind: kind, on: db) }
         return try await NotificationOutbox.enqueue(items, copy: claim ? copy : nil, leaseUntil: leaseUntil, now: History.micros(now), kind: kind, on: db)
     }
 

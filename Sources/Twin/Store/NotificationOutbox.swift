@@ -151,12 +151,13 @@ public struct NotificationOutbox: Sendable {
     /// Gives back this copy's claims (at shutdown), or with `everyCopy` every claim (on start, when this is the
     /// only process that can use the database: SQLite).
     public func releaseClaims(everyCopy: Bool = false) async throws {
-        let copy = self.copy
+        let (copy, kind) = (self.copy, database.kind)
         try await database.write { db in
             if everyCopy {
                 try await db.raw("UPDATE notifications SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by IS NOT NULL").run()
             } else {
                 try await db.raw("UPDATE notifications SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = \(bind: copy)").run()
+                try await Database.notify(TwinEvents.channel, TwinEvents.outboxWaiting, kind: kind, on: db)
             }
         }
     }

@@ -23,7 +23,7 @@ public struct SQLSubscriptionStore: SubscriptionStore {
                     \(bind: History.micros(record.createdAt)), \(bind: History.micros(record.modifiedAt)))
                 ON CONFLICT (tenant, id) DO NOTHING RETURNING id
                 """).first() != nil
-            if inserted { try await Self.raiseRevision(on: db) }
+            if inserted { try await self.raiseRevision(on: db) }
             return inserted
         }
     }
@@ -53,7 +53,7 @@ public struct SQLSubscriptionStore: SubscriptionStore {
                     modified_at = \(bind: History.micros(record.modifiedAt)), next_periodic = NULL
                 WHERE tenant = \(bind: record.tenant.name) AND id = \(bind: record.id) RETURNING id
                 """).first() != nil
-            if updated { try await Self.raiseRevision(on: db) }
+            if updated { try await self.raiseRevision(on: db) }
             return updated
         }
     }
@@ -63,7 +63,7 @@ public struct SQLSubscriptionStore: SubscriptionStore {
             let deleted = try await db.raw("DELETE FROM subscriptions WHERE tenant = \(bind: tenant.name) AND id = \(bind: id) RETURNING id").first() != nil
             if deleted {
                 try await db.raw("DELETE FROM notifications WHERE tenant = \(bind: tenant.name) AND subscription_id = \(bind: id)").run()
-                try await Self.raiseRevision(on: db)
+                try await self.raiseRevision(on: db)
             }
             return deleted
         }
@@ -71,8 +71,10 @@ public struct SQLSubscriptionStore: SubscriptionStore {
 
     // MARK: For the matcher, inside a write transaction
 
-    static func raiseRevision(on db: any SQLDatabase) async throws {
+    /// Raises the revision (matchers reload before their next write) and tells the other copies at once.
+    func raiseRevision(on db: any SQLDatabase) async throws {
         try await db.raw("UPDATE subscription_revision SET revision = revision + 1 WHERE id = 1").run()
+        try await Database.notify(TwinEvents.channel, TwinEvents.subscriptionsChanged, kind: database.kind, on: db)
     }
 
     static func revision(on db: any SQLDatabase) async throws -> Int64 {
