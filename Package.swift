@@ -132,6 +132,7 @@ let package = Package(
         .executableTarget(
             name: "CityTwinBenchmark",
             dependencies: [
+                "MQTT",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

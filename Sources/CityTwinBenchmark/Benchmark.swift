@@ -21,13 +21,16 @@ struct Benchmark: AsyncParsableCommand {
     @Option(help: "History instances for the temporal figures, as sensors with a year of minute readings each (0 skips them).") var historyInstances = 10_000_000
     @Option(help: "Seconds of load for each rate figure (no-op, PATCH, retrieve), driven by wrk.") var seconds = 10
     @Option(help: "Seconds of paced updates (1000/s) for the notification-latency figure (0 skips it).") var notificationSeconds = 10
+    @Option(help: "mqtt://host:port of a broker for the server's MQTT intake (none skips the MQTT figure).") var mqttBroker: String?
+    @Option(help: "Measurements published by MQTT for the intake figure (0 skips it).") var measurements = 100_000
+    @Option(help: "Measurements in the kill -9 stream (0 skips it).") var killMeasurements = 100_000
 
     func run() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         var arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--allow-anonymous-writes", "--max-limit", "1000"]
         arguments += database.map { ["--database", $0] } ?? ["--data-dir", dir.path]
-        let server = try await Server.start(binary: binary, arguments: arguments)
+        let server = try await Server.start(binary: binary, arguments: arguments + (mqttBroker.map { ["--mqtt-broker", $0] } ?? []))
         defer {
             server.process.terminate()
             try? FileManager.default.removeItem(at: server.log)
@@ -44,6 +47,10 @@ struct Benchmark: AsyncParsableCommand {
             throw error
         }
         try await client.shutdown()
+        // The kill -9 stream runs on the same storage, with the first server stopped.
+        server.process.terminate()
+        server.process.waitUntilExit()
+        try await measureKill(arguments: arguments + ["--temporal-instance-limit", "1000000"])
     }
 
     func measure(_ load: Load, server: Server, dataDirectory: URL) async throws {
@@ -94,6 +101,7 @@ struct Benchmark: AsyncParsableCommand {
         say(String(format: "server memory: %.0f MB of its own (RssAnon; target ≤ 300 MB), %.0f MB resident with the mapped database file (VmRSS)", Double(anonymous) / 1024, Double(resident) / 1024))
 
         try await measureNotifications(load)
+        try await measureMQTT(load)
         try await measureGeo(load)
         try await measureTemporal(load, dataDirectory: dataDirectory)
     }

@@ -1,8 +1,5 @@
 import AsyncHTTPClient
 import Foundation
-import Hummingbird
-import Logging
-import NIOCore
 import NIOHTTP1
 import Synchronization
 
@@ -13,24 +10,10 @@ extension Benchmark {
         guard notificationSeconds > 0 else { return }
         let (subscriptions, perSubscription) = (100, 10)
         let arrivals = Arrivals()
-        let router = Router()
-        router.post("notify/{k}") { request, _ -> Response in
+        try await Receiver.serve(note: { data in
             let now = Arrivals.micros()
-            let body = try await request.body.collect(upTo: 1 << 20)
-            if let json = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any], let data = json["data"] as? [[String: Any]] {
-                for entity in data { if let sent = entity["sentAt"] as? NSNumber { arrivals.add(Double(now - sent.int64Value) / 1000) } }
-            }
-            return Response(status: .noContent)
-        }
-        let port = Mutex<Int?>(nil)
-        let receiver = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } }, logger: Self.quiet)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await receiver.runService(gracefulShutdownSignals: []) }
-            defer { group.cancelAll() }
-            while port.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
-            let url = "http://127.0.0.1:\(port.withLock { $0 }!)/notify"
+            for entity in data { if let sent = entity["sentAt"] as? NSNumber { arrivals.add(Double(now - sent.int64Value) / 1000) } }
+        }) { url in
             // Each subscription selects its own ten sensors by id pattern, so every update is matched against all
             // hundred and notifies exactly one.
             for k in 0..<subscriptions {
@@ -71,15 +54,6 @@ extension Benchmark {
                        subscriptions, Double(total) / sendSeconds, percentile(ms, 50), percentile(ms, 99), ms.last ?? 0, ms.count, total))
         }
     }
-}
-
-extension Benchmark {
-    /// The receiver's own log stays out of the figures.
-    static let quiet = {
-        var logger = Logger(label: "citytwin-bench.receiver")
-        logger.logLevel = .critical
-        return logger
-    }()
 }
 
 /// Arrival latencies in milliseconds, noted by the receiver.
