@@ -132,8 +132,9 @@ import Twin
     }
 
     /// Measurements published to `/{apikey}/{device_id}/attrs` on a real Mosquitto reach the twin; unknown
-    /// devices and malformed payloads are dropped, counted, and write nothing.
-    @Test(arguments: TestDatabases.kinds)
+    /// devices and malformed payloads are dropped, counted, and write nothing. The cases run one after the
+    /// other: every intake on the broker sees every measurement topic, so another case's would be counted.
+    @Test(.serialized, arguments: TestDatabases.kinds)
     func measurementsArriveByMQTT(_ kind: DialectKind) async throws {
         guard let text = ProcessInfo.processInfo.environment["CITYTWIN_TEST_MQTT_URL"], let url = URL(string: text), let host = url.host else {
             if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CITYTWIN_TEST_MQTT_URL is not set: the test command starts Mosquitto") }
@@ -144,12 +145,16 @@ import Twin
             try await intake.provisioning.createGroups(Self.group, tenant: .default)
             let deviceID = "mq-\(UUID().uuidString.prefix(8).lowercased())"
             try await intake.provisioning.createDevices(["devices": [["device_id": .string(deviceID), "apikey": "air-key"]]], tenant: .default)
-            let mqtt = MQTTIntake(measurements: intake.measurements, host: host, port: port, logger: Self.logger)
+            let group = "test-\(deviceID)"
+            let mqtt = MQTTIntake(measurements: intake.measurements, host: host, port: port, shareGroup: group, logger: Self.logger)
+            // A second copy on the same broker: the two share the subscription, so each measurement is taken once.
+            let other = MQTTIntake(measurements: intake.measurements, host: host, port: port, shareGroup: group, logger: Self.logger)
             let publisher = try MQTTClient(host: host, port: port, clientID: "publisher-\(deviceID)")
             try await publisher.connect()
             defer { publisher.close() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await mqtt.run() }
+                group.addTask { try await other.run() }
                 defer { group.cancelAll() }
                 // Wait until the intake's subscription is live: a first measurement gets through.
                 let asset = "urn:ngsi-ld:AirQualitySensor:\(deviceID)"
@@ -160,6 +165,8 @@ import Twin
                     through = mqtt.acceptedCount > 0
                 }
                 #expect(through)
+                try await Task.sleep(for: .milliseconds(300))
+                let (firstA, firstB) = (mqtt.acceptedCount, other.acceptedCount)
                 for value in 1...50 {
                     try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(1000 + value)}"#.utf8))
                 }
@@ -167,8 +174,11 @@ import Twin
                 try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array("{not json".utf8))
                 try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": "lots"}"#.utf8))
                 let deadline = ContinuousClock.now + .seconds(10)
-                while mqtt.droppedCount < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-                #expect(mqtt.droppedCount == 3)
+                while mqtt.droppedCount + other.droppedCount < 3 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(mqtt.droppedCount + other.droppedCount == 3)
+                // Fifty measurements, each taken by one of the two copies.
+                #expect(mqtt.acceptedCount - firstA + other.acceptedCount - firstB == 50)
                 let entity = try await intake.entities.retrieve(asset, tenant: .default)
                 #expect((entity.attributes[Self.name("pm25")]?.first?["value"]?.numberValue ?? 0) > 1000)
                 #expect(await (try? intake.entities.retrieve("urn:ngsi-ld:AirQualitySensor:nobody", tenant: .default)) == nil)

@@ -5,8 +5,9 @@ import MQTT
 import Metrics
 import Synchronization
 
-/// Measurements by MQTT: subscribes to `/{apikey}/{device_id}/attrs` on the configured broker and accepts each
-/// message as `POST /iot/json` would. A message that cannot be accepted (unknown API key or device,
+/// Measurements by MQTT: subscribes to `/{apikey}/{device_id}/attrs` on the configured broker (as the shared
+/// subscription `$share/citytwin/…`, so that copies split the stream) and accepts each message as
+/// `POST /iot/json` would. A message that cannot be accepted (unknown API key or device,
 /// malformed payload) is dropped, logged and counted in `citytwin_mqtt_measurements_dropped_total{reason}`.
 public final class MQTTIntake: Sendable {
     let measurements: MeasurementService
@@ -23,9 +24,13 @@ public final class MQTTIntake: Sendable {
     public var droppedCount: Int { counts.withLock { $0.dropped } }
 
     public static let topic = "/+/+/attrs"
+    /// The subscription is shared (`$share/{group}/…`): copies of the platform in one group split the
+    /// measurements between them instead of each taking every one.
+    let shareGroup: String
 
-    public init(measurements: MeasurementService, host: String, port: Int, concurrency: Int = 256, logger: Logger) {
+    public init(measurements: MeasurementService, host: String, port: Int, shareGroup: String = "citytwin", concurrency: Int = 256, logger: Logger) {
         self.measurements = measurements
+        self.shareGroup = shareGroup
         self.host = host
         self.port = port
         self.concurrency = concurrency
@@ -47,7 +52,7 @@ public final class MQTTIntake: Sendable {
             client.close()
             continuation.finish()
         }
-        try client.subscribe(Self.topic)
+        try client.subscribe("$share/\(shareGroup)/" + Self.topic)
         while true {
             do {
                 try await client.connect()
