@@ -253,6 +253,9 @@ public final class SubscriptionMatcher: EntityChangeObserver {
     public func notifyPeriodic(database: Database) async throws {
         let kind = database.kind
         let now = clock.now()
+        // Most of the time there is no periodic subscription: a read says so without a write transaction.
+        let periodic = try await database.read { db in try await self.all(on: db).contains { $0.subscription.timeInterval != nil } }
+        guard periodic else { return }
         let items = try await database.write { db -> [OutboxItem] in
             var items: [OutboxItem] = []
             for active in try await self.all(on: db) {
