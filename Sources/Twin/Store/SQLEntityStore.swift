@@ -153,18 +153,18 @@ public final class SQLEntityStore: EntityStore {
     private static func write(
         _ puts: [Entity], deletes: [String], typeChanges: [(id: String, types: [String], isNew: Bool)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
     ) async throws {
-        let jsonCast = kind == .postgres ? "::jsonb" : ""
+        // Rows travel as one JSON array (`[id, type, types, created, modified, attrs]`, attrs as a JSON value):
+        // one bound value per statement, and a statement text that does not grow with the rows.
         for chunk in puts.chunked(chunk) {
-            var rows: [SQLQueryString] = []
-            for e in chunk {
-                let created = Timestamp.string(e.createdAt ?? Date())
-                let modified = Timestamp.string(e.modifiedAt ?? Date())
-                rows.append("(\(bind: tenant.name), \(bind: e.id), \(bind: e.types.first ?? ""), \(bind: JSONCoding.string(.array(e.types.map(JSON.string)))), \(bind: created), \(bind: modified), \(bind: JSONCoding.string(e.attributesJSON))\(unsafeRaw: jsonCast))")
-            }
-            let sql: SQLQueryString = "INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) VALUES "
-                + (rows as [SQLQueryString]).joined(separator: ", ")
-                + " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs"
-            try await db.raw(sql).run()
+            let json = JSONCoding.string(.array(chunk.map { e in
+                [.string(e.id), .string(e.types.first ?? ""), .string(JSONCoding.string(.array(e.types.map(JSON.string)))),
+                 .string(Timestamp.string(e.createdAt ?? Date())), .string(Timestamp.string(e.modifiedAt ?? Date())), e.attributesJSON]
+            }))
+            let source: SQLQueryString = kind == .postgres
+                ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3, j->>4, j->5 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
+                : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value -> 5 FROM json_each(\(bind: json)) AS j WHERE true"
+            try await db.raw("INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) " + source
+                + " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs").run()
         }
         let replacedTypes = typeChanges.filter { !$0.isNew }.map(\.id) + deletes
         for chunk in replacedTypes.chunked(chunk) {
@@ -259,10 +259,15 @@ public final class SQLEntityStore: EntityStore {
             """).run()
     }
 
+    /// The stored entities with `ids`. The ids travel as one JSON array, so the statement's text is the same
+    /// for any number of them (short to prepare), and the lookups are driven from the array through the key.
     static func load(_ ids: [String], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws -> [Entity] {
         guard !ids.isEmpty else { return [] }
-        let rows = try await db.raw("SELECT \(columns(kind)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (\(binds: ids))").all()
-        return try rows.map(decode)
+        let json = JSONCoding.string(.array(ids.map(JSON.string)))
+        let sql: SQLQueryString = kind == .postgres
+            ? "SELECT \(columns(kind)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (SELECT jsonb_array_elements_text(CAST(\(bind: json) AS jsonb)))"
+            : "SELECT \(columns(kind)) FROM json_each(\(bind: json)) AS j CROSS JOIN entities e ON e.tenant = \(bind: tenant.name) AND e.id = j.value"
+        return try await db.raw(sql).all().map(decode)
     }
 
     /// The type names of a `types` column (a JSON array of strings), as entities and history series keep them.
