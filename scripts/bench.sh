@@ -5,13 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 source scripts/lib/postgres.sh
-need_packages postgresql-15 postgresql-15-postgis-3 libgeos-dev libproj-dev libmosquitto-dev wrk
+source scripts/lib/mosquitto.sh
+need_packages postgresql-15 postgresql-15-postgis-3 libgeos-dev libproj-dev libmosquitto-dev mosquitto wrk
 swift build -c release --product citytwin
 swift build -c release --product citytwin-bench
+trap 'stop_postgres; stop_mosquitto' EXIT
+start_mosquitto
 echo "== SQLite"
-.build/release/citytwin-bench "$@"
+.build/release/citytwin-bench --mqtt-broker "mqtt://127.0.0.1:${MQTTPORT}" "$@"
 start_postgres
-trap stop_postgres EXIT
 runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
 echo "== PostgreSQL"
-.build/release/citytwin-bench --database "postgres://postgres@127.0.0.1:${PGPORT}/bench" "$@"
+.build/release/citytwin-bench --database "postgres://postgres@127.0.0.1:${PGPORT}/bench" --mqtt-broker "mqtt://127.0.0.1:${MQTTPORT}" "$@"
