@@ -7,6 +7,9 @@ start_mosquitto() {
 listener $MQTTPORT 127.0.0.1
 allow_anonymous true
 persistence false
+# Keep what a busy subscriber has not taken yet instead of dropping it (the default queue is 1000 messages).
+max_queued_messages 1000000
+max_inflight_messages 0
 user root
 pid_file $MQTTTMP/mosquitto.pid
 log_dest file $MQTTTMP/log
