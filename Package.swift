@@ -85,6 +85,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             resources: [.copy("Resources/ngsi-ld-core-context-v1.8.jsonld"), .copy("Resources/CONTEXT-LICENCE.md")],
             swiftSettings: swiftSettings

@@ -15,6 +15,7 @@ import Testing
         let status: Int
         let headers: [(String, String)]
         let body: JSON?
+        var text = ""
         func header(_ name: String) -> String? { headers.first { $0.0.lowercased() == name.lowercased() }?.1 }
     }
 
@@ -32,7 +33,7 @@ import Testing
         let response = try await HTTPClient.shared.execute(request, timeout: .seconds(timeout))
         let bytes = try await response.body.collect(upTo: 16 << 20)
         let json = bytes.readableBytes > 0 ? try? JSONCoding.parse(Data(buffer: bytes)) : nil
-        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: json)
+        return Reply(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) }, body: json, text: String(buffer: bytes))
     }
 
     func storageArguments(_ kind: DialectKind, dataDir: URL) async throws -> [String] {
@@ -141,13 +142,22 @@ import Testing
                 stop.increment()
                 await group.waitForAll()
             }
-            let again = try await ServerProcess(arguments: ["--data-dir", dir.path])
+            let again = try await ServerProcess(arguments: ["--data-dir", dir.path, "--allow-anonymous-writes"])
             let acknowledged = accepted.ids
             @Sendable func notified() -> Set<String> {
                 Set(receiver.received.flatMap { $0.body["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [] })
             }
             let allArrived = try await NotificationReceiver.eventually(.seconds(30)) { acknowledged.isSubset(of: notified()) }
             #expect(allArrived, "lost: \(acknowledged.subtracting(notified()).count) of \(acknowledged.count)")
+            // The restarted server notifies of its own writes too, and counts what it sent in /metrics.
+            let after = try await EndToEndTests.request(.POST, "http://127.0.0.1:\(again.port)/ngsi-ld/v1/entities", #"{"id":"urn:ngsi-ld:Reading:after","type":"Reading","v":{"type":"Property","value":1}}"#)
+            #expect(after.status == 201)
+            let afterArrived = try await NotificationReceiver.eventually(.seconds(10)) { notified().contains("urn:ngsi-ld:Reading:after") }
+            #expect(afterArrived)
+            try await Task.sleep(for: .milliseconds(100))
+            let metrics = try await EndToEndTests.request(.GET, "http://127.0.0.1:\(again.port)/metrics")
+            let sentLine = metrics.text.split(separator: "\n").first { $0.hasPrefix("citytwin_notifications_sent_total ") }
+            #expect((sentLine?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0)
             _ = try await again.stop()
         }
     }

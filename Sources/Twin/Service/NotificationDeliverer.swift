@@ -1,6 +1,7 @@
 import CityKit
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// How often and how long a failing endpoint is tried again.
@@ -45,6 +46,10 @@ public final class NotificationDeliverer: Sendable {
 
     private let state = Mutex(State())
     private let wakeup = Wakeup()
+    /// In `/metrics`: notifications an endpoint took, attempts that failed, notifications given up.
+    private let sent = Counter(label: "citytwin_notifications_sent_total")
+    private let failures = Counter(label: "citytwin_notifications_failed_total")
+    private let dropped = Counter(label: "citytwin_notifications_dropped_total")
     private let events: AsyncStream<String>
     private let startWorker: AsyncStream<String>.Continuation
 
@@ -192,6 +197,7 @@ public final class NotificationDeliverer: Sendable {
             guard let item = next else { return }
             do {
                 try await sender.send(item, notifiedAt: clock.now())
+                sent.increment()
                 state.withLock { state in
                     state.lanes[endpoint]?.failures = 0
                     state.lanes[endpoint]?.restingUntil = nil
@@ -213,6 +219,8 @@ public final class NotificationDeliverer: Sendable {
                     state.outcome.failed.append((item, dropped ? nil : until))
                     return (until, dropped)
                 }
+                failures.increment()
+                if dropped { self.dropped.increment() }
                 logger.log(
                     level: dropped ? .error : .notice, dropped ? "notification dropped after \(policy.attempts) attempts" : "notification failed; endpoint rests",
                     metadata: ["endpoint": "\(endpoint)", "subscription": "\(item.subscriptionID)", "error": "\(error)", "until": "\(Timestamp.string(until))"])
