@@ -44,6 +44,9 @@ import Testing
             let gone = try await client.execute(uri: "/iot/devices/lamp-9", method: .get, headers: Self.json)
             #expect(gone.status == .notFound)
             #expect(try error(gone) == "DEVICE_NOT_FOUND")
+            let nowhere = try await client.execute(uri: "/iot/nowhere", method: .get)
+            #expect(nowhere.status == .notFound)
+            #expect(try error(nowhere) == "NOT_FOUND")
         }
     }
 

@@ -30,6 +30,12 @@ public struct IoTAgentController<Context: TwinRequestContext>: Sendable {
         group.get("devices/{id}", use: device)
         group.delete("devices/{id}", use: deleteDevice)
         group.post("json", use: measurement)
+        // Anything else under /iot is a 404 in the same format, not an empty one.
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            group.on("**", method: method) { request, _ -> Response in
+                throw SensingError(.notFound, "no resource at \(request.uri.path)")
+            }
+        }
     }
 
     static var serviceHeader: HTTPField.Name { HTTPField.Name("fiware-service")! }

@@ -25,7 +25,7 @@ public struct SensingErrorMiddleware<Context: RequestContext>: RouterMiddleware 
         } catch let error as any HTTPResponseError {
             switch error.status {
             case .contentTooLarge: throw SensingError(.payloadTooLarge, "the request body is larger than allowed")
-            case .notFound: throw SensingError(.badRequest, "no resource at \(request.uri.path)")
+            case .notFound: throw SensingError(.notFound, "no resource at \(request.uri.path)")
             case .unauthorized: throw SensingError(.unauthorized, "this needs an API key or a bearer token")
             case .forbidden: throw SensingError(.forbidden, "the caller may not make this change")
             default: throw SensingError(.badRequest, "the request failed with status \(error.status.code)")

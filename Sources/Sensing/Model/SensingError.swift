@@ -6,6 +6,7 @@ public struct SensingError: Error, Sendable, CustomStringConvertible {
     public enum Name: String, Sendable {
         case wrongSyntax = "WRONG_SYNTAX"
         case badRequest = "BAD_REQUEST"
+        case notFound = "NOT_FOUND"
         case deviceNotFound = "DEVICE_NOT_FOUND"
         case groupNotFound = "DEVICE_GROUP_NOT_FOUND"
         case duplicateDevice = "DUPLICATE_DEVICE_ID"
@@ -19,7 +20,7 @@ public struct SensingError: Error, Sendable, CustomStringConvertible {
         public var status: HTTPResponse.Status {
             switch self {
             case .wrongSyntax, .badRequest: .badRequest
-            case .deviceNotFound, .groupNotFound: .notFound
+            case .notFound, .deviceNotFound, .groupNotFound: .notFound
             case .duplicateDevice, .duplicateGroup: .conflict
             case .unauthorized: .unauthorized
             case .forbidden: .forbidden

@@ -70,6 +70,10 @@ public struct Subscription: Sendable {
 
     /// `active`, `paused` or `expired` at `now`.
     public func status(at now: Date) -> String {
+        Self.status(isActive: isActive, expiresAt: expiresAt, at: now)
+    }
+
+    static func status(isActive: Bool, expiresAt: Date?, at now: Date) -> String {
         if let expiresAt, expiresAt <= now { return "expired" }
         return isActive ? "active" : "paused"
     }

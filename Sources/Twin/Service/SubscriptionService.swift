@@ -108,9 +108,8 @@ public struct SubscriptionService: Sendable {
     public func render(_ record: SubscriptionRecord, sysAttrs: Bool = false) -> JSON {
         guard case .object(var out) = record.body else { return record.body }
         let now = clock.now()
-        var status = out["isActive"] == .bool(false) ? "paused" : "active"
-        if let text = out["expiresAt"]?.stringValue, let date = Timestamp.parse(text), date <= now { status = "expired" }
-        out["status"] = .string(status)
+        let expiresAt = out["expiresAt"]?.stringValue.flatMap(Timestamp.parse)
+        out["status"] = .string(Subscription.status(isActive: out["isActive"] != .bool(false), expiresAt: expiresAt, at: now))
         if case .object(var notification)? = out["notification"] {
             let d = record.delivery
             notification["timesSent"] = .integer(Int64(d.timesSent))
