@@ -15,8 +15,12 @@ struct CityTwinCommand: AsyncParsableCommand {
         defaultSubcommand: Serve.self)
 }
 
-/// Options every command that touches the database shares; each flag falls back to its environment variable.
+/// Options every command that touches the database shares; each flag falls back to its environment variable,
+/// then to the configuration file.
 struct StorageOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: "Configuration file of `key = value` lines, keys named like the flags (env CITYTWIN_CONFIG; flags and environment take precedence).")
+    var configPath: String?
+
     @Option(name: .customLong("data-dir"), help: "Directory of the embedded SQLite database (env CITYTWIN_DATA_DIR, default ./data).")
     var dataDirectory: String?
 
@@ -26,11 +30,12 @@ struct StorageOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env CITYTWIN_LOG_LEVEL, default info).")
     var logLevel: String?
 
-    func apply(to configuration: inout Configuration) throws {
-        let env = ProcessInfo.processInfo.environment
-        if let dir = dataDirectory ?? env["CITYTWIN_DATA_DIR"] { configuration.dataDirectory = dir }
-        if let url = databaseURL ?? env["CITYTWIN_DATABASE_URL"], !url.isEmpty { configuration.databaseURL = url }
-        if let level = logLevel ?? env["CITYTWIN_LOG_LEVEL"] {
+    func settings() throws -> Settings { try Settings(configPath: configPath) }
+
+    func apply(to configuration: inout Configuration, _ settings: Settings) throws {
+        if let dir = settings.string(dataDirectory, key: "data-dir", env: "CITYTWIN_DATA_DIR") { configuration.dataDirectory = dir }
+        if let url = settings.string(databaseURL, key: "database", env: "CITYTWIN_DATABASE_URL"), !url.isEmpty { configuration.databaseURL = url }
+        if let level = settings.string(logLevel, key: "log-level", env: "CITYTWIN_LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level) else { throw ValidationError("unknown log level \(level)") }
             configuration.logLevel = parsed
         }
@@ -38,7 +43,7 @@ struct StorageOptions: ParsableArguments {
 
     func openDatabase() async throws -> (Database, Configuration) {
         var configuration = Configuration()
-        try apply(to: &configuration)
+        try apply(to: &configuration, try settings())
         let backend = try Backend.parse(configuration.databaseURLOrDefault)
         if case .sqlite(let path) = backend {
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -99,36 +104,32 @@ struct Serve: AsyncParsableCommand {
     var allowAnonymousWrites = false
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
+        let settings = try storage.settings()
         var configuration = Configuration()
-        try storage.apply(to: &configuration)
-        if let host = host ?? env["CITYTWIN_HOST"] { configuration.host = host }
-        if let port = try port ?? env["CITYTWIN_PORT"].map(Self.integer) { configuration.port = port }
-        if let limit = try bodyLimit ?? env["CITYTWIN_BODY_LIMIT"].map(Self.integer) { configuration.bodyLimit = limit }
-        if let limit = try maximumLimit ?? env["CITYTWIN_MAX_LIMIT"].map(Self.integer) { configuration.maximumQueryLimit = limit }
-        configuration.jwtSecret = jwtSecret ?? env["CITYTWIN_JWT_SECRET"]
-        configuration.publicURL = publicURL ?? env["CITYTWIN_PUBLIC_URL"]
-        configuration.allowAnonymousWrites = allowAnonymousWrites || env["CITYTWIN_ALLOW_ANONYMOUS_WRITES"] == "true"
-        if let days = try historyRetentionDays ?? env["CITYTWIN_HISTORY_RETENTION_DAYS"].map(Self.integer) {
+        try storage.apply(to: &configuration, settings)
+        if let host = settings.string(host, key: "host", env: "CITYTWIN_HOST") { configuration.host = host }
+        if let port = try settings.integer(port, key: "port", env: "CITYTWIN_PORT") { configuration.port = port }
+        if let limit = try settings.integer(bodyLimit, key: "body-limit", env: "CITYTWIN_BODY_LIMIT") { configuration.bodyLimit = limit }
+        if let limit = try settings.integer(maximumLimit, key: "max-limit", env: "CITYTWIN_MAX_LIMIT") { configuration.maximumQueryLimit = limit }
+        configuration.jwtSecret = settings.string(jwtSecret, key: "jwt-secret", env: "CITYTWIN_JWT_SECRET")
+        configuration.publicURL = settings.string(publicURL, key: "public-url", env: "CITYTWIN_PUBLIC_URL")
+        configuration.allowAnonymousWrites = try settings.boolean(allowAnonymousWrites, key: "allow-anonymous-writes", env: "CITYTWIN_ALLOW_ANONYMOUS_WRITES")
+        if let days = try settings.integer(historyRetentionDays, key: "history-retention-days", env: "CITYTWIN_HISTORY_RETENTION_DAYS") {
             guard days >= 0 else { throw ValidationError("--history-retention-days must be 0 or more") }
             configuration.historyRetentionDays = days
         }
-        configuration.keepHistoryOfDeletedEntities = keepHistoryOfDeletedEntities || env["CITYTWIN_KEEP_HISTORY_OF_DELETED_ENTITIES"] == "true"
-        if let limit = try temporalInstanceLimit ?? env["CITYTWIN_TEMPORAL_INSTANCE_LIMIT"].map(Self.integer) {
+        configuration.keepHistoryOfDeletedEntities = try settings.boolean(
+            keepHistoryOfDeletedEntities, key: "keep-history-of-deleted-entities", env: "CITYTWIN_KEEP_HISTORY_OF_DELETED_ENTITIES")
+        if let limit = try settings.integer(temporalInstanceLimit, key: "temporal-instance-limit", env: "CITYTWIN_TEMPORAL_INSTANCE_LIMIT") {
             guard limit > 0 else { throw ValidationError("--temporal-instance-limit must be positive") }
             configuration.temporalInstanceLimit = limit
         }
-        if let broker = mqttBroker ?? env["CITYTWIN_MQTT_BROKER"] {
+        if let broker = settings.string(mqttBroker, key: "mqtt-broker", env: "CITYTWIN_MQTT_BROKER") {
             guard let url = URL(string: broker), url.scheme == "mqtt", url.host != nil else { throw ValidationError("--mqtt-broker must be mqtt://host:port") }
             configuration.mqttBroker = broker
         }
         let app = try await buildApplication(configuration)
         try await app.runService()
-    }
-
-    static func integer(_ text: String) throws -> Int {
-        guard let n = Int(text) else { throw ValidationError("\(text) is not a number") }
-        return n
     }
 }
 
@@ -182,11 +183,12 @@ struct Token: AsyncParsableCommand {
     @Option(help: "Comma-separated roles.") var roles: String
     @Option(help: "Department.") var department: String?
     @Option(help: "Lifetime in seconds.") var lifetime: Double = 3600
-    @Option(name: .customLong("jwt-secret"), help: "The secret (env CITYTWIN_JWT_SECRET).") var jwtSecret: String?
+    @Option(name: .customLong("jwt-secret"), help: "The secret (env CITYTWIN_JWT_SECRET, or jwt-secret in the configuration file).") var jwtSecret: String?
+    @Option(name: .customLong("config"), help: "Configuration file (env CITYTWIN_CONFIG).") var configPath: String?
 
     func run() async throws {
-        guard let secret = jwtSecret ?? ProcessInfo.processInfo.environment["CITYTWIN_JWT_SECRET"] else {
-            throw ValidationError("give --jwt-secret or set CITYTWIN_JWT_SECRET")
+        guard let secret = try Settings(configPath: configPath).string(jwtSecret, key: "jwt-secret", env: "CITYTWIN_JWT_SECRET") else {
+            throw ValidationError("give --jwt-secret, set CITYTWIN_JWT_SECRET or put jwt-secret in the configuration file")
         }
         print(try await TokenVerifier(secret: secret).sign(subject: subject, roles: try Role.parseList(roles), department: department, lifetime: lifetime))
     }

@@ -221,3 +221,57 @@ final class Accepted: Sendable {
     func insert(_ id: String) { _ = box.withLock { $0.insert(id) } }
     var ids: Set<String> { box.withLock { $0 } }
 }
+
+/// `citytwin serve --config FILE`: settings from the file, flags and environment before it.
+@Suite(.serialized) struct ConfigurationFileEndToEndTests {
+    @Test func serverTakesItsSettingsFromTheFile() async throws {
+        // given a file that allows anonymous writes and names the data directory
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("citytwin.toml")
+        try "data-dir = \"\(dir.appendingPathComponent("data").path)\"\nallow-anonymous-writes = true\nbody-limit = 2000\n".write(to: config, atomically: true, encoding: .utf8)
+        // when the server starts with it
+        let server = try await ServerProcess(arguments: ["--config", config.path])
+        let base = "http://127.0.0.1:\(server.port)"
+        // then a write without credentials is taken, into the file's data directory, and the body limit holds
+        let created = try await EndToEndTests.request(.POST, base + "/ngsi-ld/v1/entities", #"{"id":"urn:ngsi-ld:Streetlight:1","type":"Streetlight"}"#)
+        #expect(created.status == 201)
+        let large = try await EndToEndTests.request(.POST, base + "/ngsi-ld/v1/entities", #"{"id":"urn:ngsi-ld:Streetlight:2","type":"Streetlight","n":{"value":""# + String(repeating: "x", count: 3000) + "\"}}")
+        #expect(large.status == 413)
+        #expect(try await server.stop() == 0)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("data/citytwin.sqlite").path))
+    }
+
+    @Test func flagsComeBeforeTheFile() async throws {
+        // given a file that allows anonymous writes, and a flag that names another data directory
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("citytwin.toml")
+        try "data-dir = \"\(dir.appendingPathComponent("from-file").path)\"\n".write(to: config, atomically: true, encoding: .utf8)
+        // when the server starts with both
+        let server = try await ServerProcess(arguments: ["--config", config.path, "--data-dir", dir.appendingPathComponent("from-flag").path])
+        #expect(try await server.stop() == 0)
+        // then the flag's directory is used, and anonymous writes stay off (the default)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("from-flag/citytwin.sqlite").path))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("from-file").path))
+    }
+
+    @Test func unknownKeyStopsTheServerWithItsName() async throws {
+        // given a file with a misspelt key
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("citytwin.toml")
+        try "data-dir = \"\(dir.path)\"\nallow-anonymous-write = true\n".write(to: config, atomically: true, encoding: .utf8)
+        // when the server is started with it, then it does not start and says which key
+        do {
+            let server = try await ServerProcess(arguments: ["--config", config.path])
+            _ = try await server.stop()
+            Issue.record("the server started with an unknown key")
+        } catch let error as ServerProcess.StartError {
+            #expect(error.description.contains("unknown key allow-anonymous-write"))
+        }
+    }
+}
