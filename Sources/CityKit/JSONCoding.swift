@@ -37,6 +37,7 @@ public enum JSONCoding {
 
     public static func string(_ value: JSON) -> String {
         var out = [UInt8]()
+        out.reserveCapacity(128)
         write(value, into: &out)
         return String(decoding: out, as: UTF8.self)
     }
@@ -64,11 +65,14 @@ public enum JSONCoding {
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             out.append(UInt8(ascii: "{"))
-            for (i, key) in o.keys.sorted().enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
+            // Keys in order, for output that is the same for the same object.
+            var first = true
+            for (key, member) in o.sorted(by: { $0.key < $1.key }) {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
                 writeString(key, into: &out)
                 out.append(UInt8(ascii: ":"))
-                write(o[key]!, into: &out)
+                write(member, into: &out)
             }
             out.append(UInt8(ascii: "}"))
         }
@@ -76,9 +80,14 @@ public enum JSONCoding {
 
     static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        // Most strings need no escape: copy them whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            out.append(contentsOf: s.utf8)
+        // Most strings need no escape: copy their bytes whole.
+        var text = s
+        let plain = text.withUTF8 { bytes -> Bool in
+            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if plain {
             out.append(UInt8(ascii: "\""))
             return
         }

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// Everything `citytwin serve` can be told; the CLI fills it from flags, then environment, then defaults.
+/// Everything `citytwin serve` can be told; the CLI fills it from flags, then environment, then the configuration file, then defaults.
 public struct Configuration: Sendable {
     /// `CITYTWIN_HOST`: address to listen on.
     public var host = "127.0.0.1"

@@ -20,14 +20,17 @@ public final class Database: Sendable {
     private let connections: Connections
     private let batcher: WriteBatcher
     private let nextReader = Atomic<Int>(0)
+    /// SQLite: the connection that moves the write-ahead log into the database file, off the writer's path.
+    private let checkpointer: SQLiteConnection?
 
     enum Connections: Sendable {
         case sqlite(writer: SQLiteConnection, readers: [SQLiteConnection])
         case postgres(PostgresClient)
     }
 
-    private init(kind: DialectKind, connections: Connections, logger: Logger, lanes: Int) {
+    private init(kind: DialectKind, connections: Connections, logger: Logger, lanes: Int, checkpointer: SQLiteConnection? = nil) {
         self.kind = kind
+        self.checkpointer = checkpointer
         self.connections = connections
         self.logger = logger
         let connectionsCopy = connections
@@ -54,6 +57,8 @@ public final class Database: Sendable {
             for pragma in [
                 "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON",
                 "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY",
+                // `run()` checkpoints on its own connection; the writer does so itself only if that falls far behind.
+                "PRAGMA wal_autocheckpoint=\(fallbackCheckpointPages)",
             ] {
                 _ = try await writer.query(pragma)
             }
@@ -68,7 +73,9 @@ public final class Database: Sendable {
                 try await SQLiteFunctions.install(on: reader)
                 readers.append(reader)
             }
-            return Database(kind: .sqlite, connections: .sqlite(writer: writer, readers: readers), logger: logger, lanes: 1)
+            let checkpointer = try await SQLiteConnection.open(storage: storage, logger: logger)
+            _ = try await checkpointer.query("PRAGMA busy_timeout=10000")
+            return Database(kind: .sqlite, connections: .sqlite(writer: writer, readers: readers), logger: logger, lanes: 1, checkpointer: checkpointer)
         case .postgres(let location):
             var configuration = PostgresClient.Configuration(
                 host: location.host, port: location.port, username: location.username,
@@ -80,11 +87,32 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs what the connection pool needs in the background until cancelled.
+    /// Write-ahead log pages after which the SQLite writer checkpoints itself: by then `run()` has copied most
+    /// of them, and the writer finishing the rest lets the log start over from its beginning.
+    static let fallbackCheckpointPages = 4000
+    /// How often `run()` checkpoints SQLite's write-ahead log.
+    static let checkpointInterval = Duration.milliseconds(250)
+
+    /// Runs what the database needs in the background until cancelled: PostgreSQL's connection pool; on
+    /// SQLite, checkpoints of the write-ahead log (PASSIVE: they never hold up a write), so the writer spends
+    /// its time on writes.
     public func run() async {
         switch connections {
         case .sqlite:
-            try? await Task.sleep(for: .seconds(Int64.max / 2))
+            guard let checkpointer else {
+                try? await Task.sleep(for: .seconds(Int64.max / 2))
+                return
+            }
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: Self.checkpointInterval)
+                    _ = try await checkpointer.query("PRAGMA wal_checkpoint(PASSIVE)")
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
+                }
+            }
         case .postgres(let client):
             await client.run()
         }
@@ -166,6 +194,7 @@ public final class Database: Sendable {
         switch connections {
         case .sqlite(let writer, let readers):
             for reader in readers { try? await reader.close() }
+            try? await checkpointer?.close()
             try? await writer.close()
         case .postgres:
             break

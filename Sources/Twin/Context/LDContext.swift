@@ -11,6 +11,10 @@ public struct LDContext: Sendable {
     private(set) var vocab: String?
     /// IRI → term, for compaction.
     private var reverse: [String: String] = [:]
+    /// Terms that may stand before a colon in a compact IRI (`schema:name`), shortest first.
+    private var prefixes: [(term: String, iri: String)] = []
+    /// Terms whose definition says whether they are prefixes (`"@prefix": true|false`).
+    private var declaredPrefix: [String: Bool] = [:]
     /// The context value callers gave (URLs, objects), to echo back in responses.
     public let source: JSON?
     /// For a context given inline: the URL where this broker serves it (an `ImplicitlyCreated` context), for
@@ -36,6 +40,13 @@ public struct LDContext: Sendable {
             }
         }
         self.reverse = reverse
+        // JSON-LD 1.1: a prefix is a term without a colon or slash whose IRI ends in a general delimiter
+        // (simple definitions), or one defined with "@prefix": true.
+        self.prefixes = terms.compactMap { term, iri -> (term: String, iri: String)? in
+            guard !term.hasPrefix("@"), !iri.hasPrefix("@"), !term.contains(":"), !term.contains("/") else { return nil }
+            let isPrefix = declaredPrefix[term] ?? iri.last.map { ":/?#[]@".contains($0) } ?? false
+            return isPrefix ? (term, iri) : nil
+        }.sorted { ($0.term.count, $0.term) < ($1.term.count, $1.term) }
     }
 
     private mutating func apply(_ definition: [String: JSON]) {
@@ -48,6 +59,7 @@ public struct LDContext: Sendable {
             switch value {
             case .string(let iri):
                 pending.append((term, iri))
+                declaredPrefix[term] = nil
             case .object(let object):
                 if case .string(let iri)? = object["@id"] {
                     pending.append((term, iri))
@@ -55,6 +67,8 @@ public struct LDContext: Sendable {
                     pending.append((term, term))
                 }
                 if object["@type"] == .string("@vocab") { vocabTerms.insert(term) }
+                // An expanded definition is a prefix only when it says so.
+                if case .bool(let b)? = object["@prefix"] { declaredPrefix[term] = b } else { declaredPrefix[term] = false }
             case .null:
                 terms[term] = nil
             default:
@@ -98,7 +112,8 @@ public struct LDContext: Sendable {
         return (vocab ?? LDContext.defaultVocabulary) + name
     }
 
-    /// Compacts an IRI to the shortest name the context gives it.
+    /// Compacts an IRI to the shortest name the context gives it: a term, else relative to the
+    /// vocabulary, else a compact IRI `prefix:suffix` (JSON-LD 1.1 IRI compaction), else the IRI itself.
     public func compact(_ iri: String) -> String {
         if let term = reverse[iri] { return term }
         let vocabulary = vocab ?? LDContext.defaultVocabulary
@@ -106,7 +121,15 @@ public struct LDContext: Sendable {
             let rest = String(iri.dropFirst(vocabulary.count))
             if !rest.isEmpty && terms[rest] == nil && !rest.contains(":") { return rest }
         }
-        return iri
+        var best: String?
+        for (term, base) in prefixes where iri.count > base.count && iri.hasPrefix(base) {
+            let candidate = term + ":" + iri.dropFirst(base.count)
+            // A compact IRI that is itself a term of another meaning, or that reads as a URL, is not used.
+            if let other = terms[candidate], other != iri { continue }
+            if candidate.dropFirst(term.count + 1).hasPrefix("//") { continue }
+            if best.map({ (candidate.count, candidate) < ($0.count, $0) }) ?? true { best = candidate }
+        }
+        return best ?? iri
     }
 
     /// Whether a term's values are vocabulary terms to be expanded too (VocabProperty values).

@@ -146,7 +146,7 @@ struct QSQLCompiler {
             let v = Self.coalesce(paths.map { "i.v #> \(bind: $0)" })
             switch value {
             case .number(let n): return "COALESCE((CASE WHEN jsonb_typeof(\(v)) = 'number' THEN (\(v))::float8 END) \(unsafeRaw: sqlOp) \(bind: n), FALSE)"
-            case .string(let s) where op == .matches: return "COALESCE(jsonb_typeof(\(v)) = 'string' AND (\(v) #>> '{}') ~ \(bind: s), FALSE)"
+            case .string(let s) where op == .matches: return "COALESCE(jsonb_typeof(\(v)) = 'string' AND (\(v) #>> '{}') ~ \(bind: PostgresRegex.translate(s)), FALSE)"
             case .string(let s), .uri(let s), .dateTime(let s): return "COALESCE(jsonb_typeof(\(v)) = 'string' AND (\(v) #>> '{}') \(unsafeRaw: sqlOp) \(bind: s), FALSE)"
             case .bool(let b): return "COALESCE((CASE WHEN jsonb_typeof(\(v)) = 'boolean' THEN (\(v))::boolean END) \(unsafeRaw: sqlOp) \(bind: b), FALSE)"
             case .null: return "COALESCE(jsonb_typeof(\(v)) = 'null', FALSE)"

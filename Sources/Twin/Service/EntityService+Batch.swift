@@ -78,14 +78,13 @@ extension EntityService {
                 return .put(entity)
             }
         }
+        // An id named twice in the batch is reported once.
+        var reported = Set(outcome.created + outcome.succeeded)
         for (id, result) in zip(entities.map(\.id), results) {
             switch result {
             case .success:
-                if createdIDs.contains(id) {
-                    if !outcome.created.contains(id) { outcome.created.append(id) }
-                } else if !outcome.succeeded.contains(id) {
-                    outcome.succeeded.append(id)
-                }
+                guard reported.insert(id).inserted else { continue }
+                if createdIDs.contains(id) { outcome.created.append(id) } else { outcome.succeeded.append(id) }
             case .failure(let error): outcome.errors.append((id, error))
             }
         }

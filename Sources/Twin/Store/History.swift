@@ -82,24 +82,43 @@ enum History {
         var out = instance
         out["createdAt"] = nil
         out["modifiedAt"] = nil
-        for (key, value) in instance where !AttributeType.reservedMembers.contains(key) {
-            if case .object(let sub) = value { out[key] = .object(stripSystemTimes(sub)) }
+        for (key, value) in instance {
+            if case .object(let sub) = value, !AttributeType.reservedMembers.contains(key) { out[key] = .object(stripSystemTimes(sub)) }
         }
         return out
     }
 
-    /// Writes rows: makes their series (recording the entity's types), then inserts the instances, as one
-    /// JSON array per statement.
-    static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
-        guard !rows.isEmpty else { return }
+    /// What `write` sends for `rows`: their series (with the entity's types) and their instances, as JSON arrays.
+    struct Payload: Sendable {
+        let series: [String]
+        let instances: [String]
+    }
+
+    static func payload(_ rows: [Row], types: [String: [String]]) -> Payload {
         var seriesSeen = Set<String>()
         var series: [JSON] = []
         for row in rows where seriesSeen.insert(row.entityID + "\u{1F}" + row.name + "\u{1F}" + row.datasetID).inserted {
             let typeList = JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string)))
             series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), .string(typeList)])
         }
-        for chunk in series.chunked(1000) {
-            let json = JSONCoding.string(.array(chunk))
+        let instances = rows.chunked(2000).map { chunk in
+            JSONCoding.string(.array(chunk.map { row in
+                [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
+                 row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null]
+            }))
+        }
+        return Payload(series: series.chunked(1000).map { JSONCoding.string(.array($0)) }, instances: instances)
+    }
+
+    /// Writes rows: makes their series (recording the entity's types), then inserts the instances, as one
+    /// JSON array per statement.
+    static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+        guard !rows.isEmpty else { return }
+        try await write(payload(rows, types: types), tenant: tenant, kind: kind, on: db)
+    }
+
+    static func write(_ payload: Payload, tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+        for json in payload.series {
             let source: SQLQueryString = kind == .postgres
                 ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
                 : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM jsonb_each(\(bind: json)) AS j WHERE true"
@@ -107,11 +126,7 @@ enum History {
                  ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
                 """).run()
         }
-        for chunk in rows.chunked(2000) {
-            let json = JSONCoding.string(.array(chunk.map { row in
-                [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
-                 row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null]
-            }))
+        for json in payload.instances {
             let sql: SQLQueryString = kind == .postgres
                 ? """
                     INSERT INTO history (series, observed, recorded, num, body)

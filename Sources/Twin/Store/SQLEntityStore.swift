@@ -122,21 +122,26 @@ public final class SQLEntityStore: EntityStore {
                     guard let after = existing[id], before[id]!?.types != after.types else { return nil }
                     return (id, after.types, before[id]! == nil)
                 }
-                try await write(puts, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
-                let valueChanges = order.map { id in
-                    let (old, new) = (AttributeValueIndex.rows(of: before[id]!), AttributeValueIndex.rows(of: existing[id]))
+                // What each statement writes is computed on other threads while the statements before it run.
+                let (after, prior, changed, events) = (existing, before, order, steps)
+                async let entityRows = Self.entityRows(puts)
+                async let valueRows = Self.valueIndexRows(changed.map { id in
+                    let (old, new) = (AttributeValueIndex.rows(of: prior[id]!), AttributeValueIndex.rows(of: after[id]))
                     return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
-                }
-                try await writeValueIndex(valueChanges, tenant: tenant, kind: kind, on: db)
-                let geoChanges = order.compactMap { id -> (id: String, rows: Set<GeoIndex.Row>)? in
-                    let (old, new) = (GeoIndex.rows(of: before[id]!), GeoIndex.rows(of: existing[id]))
+                }, kind: kind)
+                async let geoRows = Self.geoIndexRows(changed.compactMap { id -> (id: String, rows: Set<GeoIndex.Row>)? in
+                    let (old, new) = (GeoIndex.rows(of: prior[id]!), GeoIndex.rows(of: after[id]))
                     return old == new ? nil : (id, new)
-                }
-                try await writeGeoIndex(geoChanges, tenant: tenant, kind: kind, on: db)
+                }, kind: kind)
                 // Every instance an update wrote becomes history, in this same transaction.
                 let now = Date()
-                let history = steps.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }
-                try await History.write(history, types: Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a }), tenant: tenant, kind: kind, on: db)
+                let types = Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a })
+                async let historyRows = History.payload(
+                    events.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }, types: types)
+                try await write(await entityRows, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
+                try await writeValueIndex(await valueRows, tenant: tenant, kind: kind, on: db)
+                try await writeGeoIndex(await geoRows, tenant: tenant, kind: kind, on: db)
+                try await History.write(await historyRows, tenant: tenant, kind: kind, on: db)
                 if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, on: db) }
                 if let observer, !steps.isEmpty {
                     queued += try await observer.record(steps, tenant: tenant, kind: kind, on: db)
@@ -149,17 +154,24 @@ public final class SQLEntityStore: EntityStore {
         return results
     }
 
-    /// Writes the final state of the changed entities: `puts` and `deletes` name each id at most once.
-    private static func write(
-        _ puts: [Entity], deletes: [String], typeChanges: [(id: String, types: [String], isNew: Bool)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
-    ) async throws {
-        // Rows travel as one JSON array (`[id, type, types, created, modified, attrs]`, attrs as a JSON value):
-        // one bound value per statement, and a statement text that does not grow with the rows.
-        for chunk in puts.chunked(chunk) {
-            let json = JSONCoding.string(.array(chunk.map { e in
+    /// The rows of `entities` for `write`, as JSON arrays of at most `chunk` rows
+    /// (`[id, type, types, created, modified, attrs]`, attrs as a JSON value).
+    static func entityRows(_ puts: [Entity]) -> [String] {
+        puts.chunked(chunk).map { chunk in
+            JSONCoding.string(.array(chunk.map { e in
                 [.string(e.id), .string(e.types.first ?? ""), .string(JSONCoding.string(.array(e.types.map(JSON.string)))),
                  .string(Timestamp.string(e.createdAt ?? Date())), .string(Timestamp.string(e.modifiedAt ?? Date())), e.attributesJSON]
             }))
+        }
+    }
+
+    /// Writes the final state of the changed entities: `rows` (from `entityRows`) and `deletes` name each id at most once.
+    private static func write(
+        _ rows: [String], deletes: [String], typeChanges: [(id: String, types: [String], isNew: Bool)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
+    ) async throws {
+        // Rows travel as one JSON array: one bound value per statement, and a statement text that does not
+        // grow with the rows.
+        for json in rows {
             let source: SQLQueryString = kind == .postgres
                 ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3, j->>4, j->5 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
                 : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value -> 5 FROM json_each(\(bind: json)) AS j WHERE true"
@@ -180,51 +192,60 @@ public final class SQLEntityStore: EntityStore {
         }
     }
 
-    /// Keeps `attr_values` equal to the values of the stored entities, changing only what changed.
-    ///
-    /// Rows travel as one JSON array per statement (`[name, kind, num, str, entity]` each): one bound value
-    /// instead of six per row, which is what makes index upkeep cheap.
-    private static func writeValueIndex(
-        _ changes: [(id: String, removed: Set<AttributeValueIndex.Row>, added: Set<AttributeValueIndex.Row>)], tenant: Tenant, kind: DialectKind,
-        on db: any SQLDatabase
-    ) async throws {
+    /// What changes in `attr_values`, as JSON arrays of rows to delete and to add (`[name, kind, num, str, entity]`
+    /// each): one bound value instead of six per row, which is what makes index upkeep cheap.
+    static func valueIndexRows(
+        _ changes: [(id: String, removed: Set<AttributeValueIndex.Row>, added: Set<AttributeValueIndex.Row>)], kind: DialectKind
+    ) -> (removed: [String], added: [String]) {
         func json(_ rows: [(String, AttributeValueIndex.Row)]) -> String {
             JSONCoding.string(.array(rows.map { [.string($0.1.name), .string($0.1.kind), .double($0.1.number), .string($0.1.text), .string($0.0)] }))
         }
         let removed = changes.flatMap { change in change.removed.map { (change.id, $0) } }
-        for chunk in removed.chunked(2000) {
-            try await db.raw("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(rows(json(chunk), kind)))").run()
-        }
         let added = changes.flatMap { change in change.added.map { (change.id, $0) } }
-        for chunk in added.chunked(2000) {
-            try await db.raw("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(rows(json(chunk), kind))) AS r WHERE true ON CONFLICT DO NOTHING").run()
+        return (removed.chunked(2000).map(json), added.chunked(2000).map(json))
+    }
+
+    /// Keeps `attr_values` equal to the values of the stored entities, changing only what changed.
+    private static func writeValueIndex(_ rows: (removed: [String], added: [String]), tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+        for json in rows.removed {
+            try await db.raw("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(Self.rows(json, kind)))").run()
+        }
+        for json in rows.added {
+            try await db.raw("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(Self.rows(json, kind))) AS r WHERE true ON CONFLICT DO NOTHING").run()
         }
     }
 
-    /// Replaces the `geo_shapes` rows of entities whose GeoProperties changed. Rows travel as one JSON array
-    /// per statement: `[entity, name, min_x, max_x, min_y, max_y, wkb hex]` on SQLite (its trigger keeps the
-    /// R*Tree in step), `[entity, name, GeoJSON]` on PostgreSQL.
-    private static func writeGeoIndex(
-        _ changes: [(id: String, rows: Set<GeoIndex.Row>)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
-    ) async throws {
-        for chunk in changes.map(\.id).chunked(chunk) {
-            try await db.raw("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))").run()
-        }
+    /// The `geo_shapes` rows of entities whose GeoProperties changed: ids whose rows go, and JSON arrays of new
+    /// rows, `[entity, name, min_x, max_x, min_y, max_y, wkb hex]` on SQLite (its trigger keeps the R*Tree in
+    /// step), `[entity, name, GeoJSON]` on PostgreSQL.
+    static func geoIndexRows(_ changes: [(id: String, rows: Set<GeoIndex.Row>)], kind: DialectKind) -> (replaced: [[String]], added: [String]) {
         let rows = changes.flatMap { change in change.rows.map { (change.id, $0) } }
-        for chunk in rows.chunked(1000) {
+        let added = rows.chunked(1000).map { chunk in
             if kind == .postgres {
-                let json = JSONCoding.string(.array(chunk.map { [.string($0.0), .string($0.1.name), .string(JSONCoding.string(GeoJSON.json($0.1.geometry)))] }))
+                return JSONCoding.string(.array(chunk.map { [.string($0.0), .string($0.1.name), .string(JSONCoding.string(GeoJSON.json($0.1.geometry)))] }))
+            }
+            return JSONCoding.string(.array(chunk.compactMap { id, row in
+                row.geometry.boundingBox.map { box in
+                    [.string(id), .string(row.name), .double(box.minLongitude), .double(box.maxLongitude), .double(box.minLatitude), .double(box.maxLatitude),
+                     .string(WKB.hex(row.wkb))]
+                }
+            }))
+        }
+        return (changes.map(\.id).chunked(chunk), added)
+    }
+
+    /// Replaces the `geo_shapes` rows of entities whose GeoProperties changed (rows from `geoIndexRows`).
+    private static func writeGeoIndex(_ rows: (replaced: [[String]], added: [String]), tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+        for ids in rows.replaced {
+            try await db.raw("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: ids))").run()
+        }
+        for json in rows.added {
+            if kind == .postgres {
                 try await db.raw("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, geom)
                     SELECT \(bind: tenant.name), j->>0, j->>1, ST_SetSRID(ST_GeomFromGeoJSON(j->>2), 4326) FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
                     """).run()
             } else {
-                let json = JSONCoding.string(.array(chunk.compactMap { id, row in
-                    row.geometry.boundingBox.map { box in
-                        [.string(id), .string(row.name), .double(box.minLongitude), .double(box.maxLongitude), .double(box.minLatitude), .double(box.maxLatitude),
-                         .string(WKB.hex(row.wkb))]
-                    }
-                }))
                 try await db.raw("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, min_x, max_x, min_y, max_y, wkb)
                     SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, unhex(j.value ->> 6)
@@ -327,7 +348,7 @@ public final class SQLEntityStore: EntityStore {
         var parts: [SQLQueryString] = ["e.tenant = \(bind: tenant.name)"]
         if let ids = query.ids, !ids.isEmpty { parts.append("e.id IN (\(binds: ids))") }
         if let pattern = query.idPattern {
-            parts.append(kind == .postgres ? "e.id ~ \(bind: pattern)" : "regexp(\(bind: pattern), e.id) = 1")
+            parts.append(kind == .postgres ? "e.id ~ \(bind: PostgresRegex.translate(pattern))" : "regexp(\(bind: pattern), e.id) = 1")
         }
         if let types = query.types { parts.append(typeCondition(types, tenant: tenant)) }
         if let attrs = query.attrs, !attrs.isEmpty {

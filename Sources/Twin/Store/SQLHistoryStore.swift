@@ -29,7 +29,7 @@ public final class SQLHistoryStore: HistoryStore {
         var parts: [SQLQueryString] = ["s.tenant = \(bind: tenant.name)"]
         if let ids = selection.ids, !ids.isEmpty { parts.append("s.entity_id IN (\(binds: ids))") }
         if let pattern = selection.idPattern {
-            parts.append(kind == .postgres ? "s.entity_id ~ \(bind: pattern)" : "regexp(\(bind: pattern), s.entity_id) = 1")
+            parts.append(kind == .postgres ? "s.entity_id ~ \(bind: PostgresRegex.translate(pattern))" : "regexp(\(bind: pattern), s.entity_id) = 1")
         }
         if let types = selection.types { parts.append(Self.typeCondition(types, kind: kind)) }
         if let attrs = selection.attrs, !attrs.isEmpty { parts.append("s.name IN (\(binds: attrs))") }
