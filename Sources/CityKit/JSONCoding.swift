@@ -42,12 +42,26 @@ public enum JSONCoding {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The value that `parse(string(value))` gives: what `write` does to numbers, undone the way the parser reads them.
+    public static func asWritten(_ value: JSON) -> JSON {
+        switch value {
+        case .double(let d):
+            if !d.isFinite { return .null }
+            if d == d.rounded(), abs(d) < 1e15 { return .integer(Int64(d)) }
+            return value
+        case .array(let a): return .array(a.map(asWritten))
+        case .object(let o): return .object(o.mapValues(asWritten))
+        case .null, .bool, .integer, .string: return value
+        }
+    }
+
     static func write(_ value: JSON, into out: inout [UInt8]) {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
         case .integer(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d):
+            // Keep in step with `asWritten`.
             if d.isFinite, d == d.rounded(), abs(d) < 1e15 {
                 out.append(contentsOf: String(Int64(d)).utf8)
             } else if d.isFinite {

@@ -99,7 +99,8 @@ func makeRouter(
     let matcher = SubscriptionMatcher(contexts: contexts, copy: copy, logger: logger)
     let deliverer = NotificationDeliverer(outbox: NotificationOutbox(database: database, copy: copy), sender: NotificationSenders(), logger: logger)
     matcher.deliver(through: deliverer)
-    let store = try await SQLEntityStore.open(database, keepHistoryOfDeletedEntities: configuration.keepHistoryOfDeletedEntities, observer: matcher)
+    let store = try await SQLEntityStore.open(
+        database, keepHistoryOfDeletedEntities: configuration.keepHistoryOfDeletedEntities, observer: matcher, cachedEntities: configuration.cachedEntities)
     let entities = EntityService(store: store, maximumLimit: configuration.maximumQueryLimit)
     let temporal = TemporalService(history: SQLHistoryStore(database: database), entities: entities, instanceLimit: configuration.temporalInstanceLimit)
     let ngsi = router.group("ngsi-ld/v1")

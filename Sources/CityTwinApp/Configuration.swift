@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Twin
 
 /// Everything `citytwin serve` can be told; the CLI fills it from flags, then environment, then the configuration file, then defaults.
 public struct Configuration: Sendable {
@@ -30,6 +31,8 @@ public struct Configuration: Sendable {
     public var keepHistoryOfDeletedEntities = false
     /// `CITYTWIN_TEMPORAL_INSTANCE_LIMIT`: the most instances of one attribute a temporal answer holds.
     public var temporalInstanceLimit = 1000
+    /// `CITYTWIN_CACHED_ENTITIES`: on SQLite, how many recently written entities are kept in memory (0: none).
+    public var cachedEntities = SQLEntityStore.defaultCachedEntities
     /// `CITYTWIN_MQTT_BROKER`: `mqtt://host:port` of the broker devices publish measurements to; none: no MQTT intake.
     public var mqttBroker: String?
 

@@ -97,6 +97,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("temporal-instance-limit"), help: "Most instances of one attribute in a temporal answer; more gives 206 (env CITYTWIN_TEMPORAL_INSTANCE_LIMIT, default 1000).")
     var temporalInstanceLimit: Int?
 
+    @Option(name: .customLong("cached-entities"), help: "On SQLite, how many recently written entities are kept in memory for their next write or retrieval; 0 for none (env CITYTWIN_CACHED_ENTITIES, default 20000).")
+    var cachedEntities: Int?
+
     @Option(name: .customLong("mqtt-broker"), help: "mqtt://host:port of the broker devices publish to (/{apikey}/{device_id}/attrs) (env CITYTWIN_MQTT_BROKER; none: no MQTT intake).")
     var mqttBroker: String?
 
@@ -123,6 +126,10 @@ struct Serve: AsyncParsableCommand {
         if let limit = try settings.integer(temporalInstanceLimit, key: "temporal-instance-limit", env: "CITYTWIN_TEMPORAL_INSTANCE_LIMIT") {
             guard limit > 0 else { throw ValidationError("--temporal-instance-limit must be positive") }
             configuration.temporalInstanceLimit = limit
+        }
+        if let count = try settings.integer(cachedEntities, key: "cached-entities", env: "CITYTWIN_CACHED_ENTITIES") {
+            guard count >= 0 else { throw ValidationError("--cached-entities must be 0 or more") }
+            configuration.cachedEntities = count
         }
         if let broker = settings.string(mqttBroker, key: "mqtt-broker", env: "CITYTWIN_MQTT_BROKER") {
             guard let url = URL(string: broker), url.scheme == "mqtt", url.host != nil else { throw ValidationError("--mqtt-broker must be mqtt://host:port") }

@@ -226,6 +226,42 @@ import Testing
         }
     }
 
+    /// On SQLite the store keeps what it last wrote in memory; what it answers from there is what the
+    /// database answers.
+    @Test(arguments: TestDatabases.kinds)
+    func cachedEntitiesReadAsTheDatabaseHasThem(_ kind: DialectKind) async throws {
+        try await TestDatabases.with(kind, migrations: TwinMigrations.all) { database, _ in
+            let cached = EntityService(store: try await SQLEntityStore.open(database))
+            let uncached = try await SQLEntityStore.open(database, cachedEntities: 0)
+            // given entities written with integral reals, nested values, Chinese text and sub-attributes
+            let body: JSON = .array((1...3).map { n in
+                [
+                    "id": .string("urn:ngsi-ld:WaterQualityObserved:\(n)"), "type": "WaterQualityObserved",
+                    "temperature": ["type": "Property", "value": .double(Double(n) * 10), "unitCode": "CEL",
+                                    "accuracy": ["type": "Property", "value": .double(0.5)]],
+                    "site": ["type": "Property", "value": ["river": "深圳河", "depth": .double(2.0), "points": [.double(1.0), .double(1.5)]]],
+                ]
+            })
+            _ = try await cached.batchCreate(body, context: core, tenant: .default)
+            // when they are patched, one of them refused (no such attribute), and one deleted
+            try await cached.partialUpdate("urn:ngsi-ld:WaterQualityObserved:1", attribute: "temperature", ["value": .double(12.0)], context: core, tenant: .default)
+            await #expect(throws: NGSIError.self) {
+                try await cached.partialUpdate("urn:ngsi-ld:WaterQualityObserved:2", attribute: "missing", ["value": 1], context: core, tenant: .default)
+            }
+            _ = try await cached.batchDelete(["urn:ngsi-ld:WaterQualityObserved:3"], tenant: .default)
+            // then each retrieval equals the database's, and the deleted one is gone from both
+            for n in 1...3 {
+                let id = "urn:ngsi-ld:WaterQualityObserved:\(n)"
+                let fromCache = try await cached.store.retrieve(id, tenant: .default)
+                let fromDatabase = try await uncached.retrieve(id, tenant: .default)
+                #expect(fromCache == fromDatabase, "entity \(n)")
+                #expect((fromCache == nil) == (n == 3))
+            }
+            let temperature = try await cached.store.retrieve("urn:ngsi-ld:WaterQualityObserved:1", tenant: .default)?.attributes[core.expand("temperature")]?.first
+            #expect(temperature?["value"] == .integer(12))
+        }
+    }
+
     @Test(arguments: TestDatabases.kinds)
     func multiTypeAndTypeExpressions(_ kind: DialectKind) async throws {
         try await withService(kind) { service in

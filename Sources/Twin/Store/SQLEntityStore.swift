@@ -12,6 +12,8 @@ public final class SQLEntityStore: EntityStore {
     private let knownTenants = KnownTenants()
     private let applyQueue: CoalescingQueue<ApplyRequest, [Result<EntityChange, NGSIError>]>
     private let retrieveQueue: CoalescingQueue<RetrieveRequest, Entity?>
+    /// SQLite: the entities last written (see `EntityCache`); nil on PostgreSQL, which other copies write too.
+    private let cache: EntityCache?
     static let chunk = 400
     /// The most entity ids merged into one write transaction.
     static let maximumIDsPerWrite = 4000
@@ -19,19 +21,26 @@ public final class SQLEntityStore: EntityStore {
     /// Opens the store on a migrated database, adding the SQL functions its queries need.
     /// `keepHistoryOfDeletedEntities`: deleting an entity leaves its history (otherwise it goes too).
     /// `observer` sees every write inside its transaction (subscriptions record their notifications there).
+    /// `cachedEntities`: on SQLite, how many recently written entities are kept in memory for the next write
+    /// or retrieval of them.
     public static func open(
-        _ database: Database, keepHistoryOfDeletedEntities: Bool = false, observer: (any EntityChangeObserver)? = nil
+        _ database: Database, keepHistoryOfDeletedEntities: Bool = false, observer: (any EntityChangeObserver)? = nil,
+        cachedEntities: Int = defaultCachedEntities
     ) async throws -> SQLEntityStore {
         try await database.install(GeoIndex.sqliteMatch)
-        return SQLEntityStore(database: database, keepHistory: keepHistoryOfDeletedEntities, observer: observer)
+        return SQLEntityStore(database: database, keepHistory: keepHistoryOfDeletedEntities, observer: observer, cachedEntities: cachedEntities)
     }
 
-    private init(database: Database, keepHistory: Bool, observer: (any EntityChangeObserver)?) {
+    public static let defaultCachedEntities = 20_000
+
+    private init(database: Database, keepHistory: Bool, observer: (any EntityChangeObserver)?, cachedEntities: Int) {
         self.database = database
+        let cache = database.kind == .sqlite && cachedEntities > 0 ? EntityCache(capacity: cachedEntities) : nil
+        self.cache = cache
         let knownTenants = self.knownTenants
         // SQLite has one writer; on PostgreSQL batches run side by side, entities locked by id (see `lock`).
         self.applyQueue = CoalescingQueue(lanes: database.kind == .postgres ? 2 : 1, maximumWeight: Self.maximumIDsPerWrite, weight: { $0.ids.count }) { requests in
-            try await Self.perform(requests, database: database, knownTenants: knownTenants, keepHistory: keepHistory, observer: observer)
+            try await Self.perform(requests, database: database, knownTenants: knownTenants, keepHistory: keepHistory, observer: observer, cache: cache)
         }
         self.retrieveQueue = CoalescingQueue(lanes: database.readers, maximumWeight: Self.chunk, weight: { _ in 1 }) { requests in
             try await Self.retrieve(requests, database: database)
@@ -60,7 +69,8 @@ public final class SQLEntityStore: EntityStore {
     /// call's changes in arrival order (a later call sees an earlier one's result), one write of the
     /// final states.
     private static func perform(
-        _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants, keepHistory: Bool, observer: (any EntityChangeObserver)?
+        _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants, keepHistory: Bool, observer: (any EntityChangeObserver)?,
+        cache: EntityCache?
     ) async throws -> [[Result<EntityChange, NGSIError>]] {
         let kind = database.kind
         var tenants: [Tenant] = []
@@ -71,19 +81,20 @@ public final class SQLEntityStore: EntityStore {
         }
         let (tenantOrder, byTenant) = (tenants, groups)
         let newTenants = knownTenants.names.withLock { known in tenantOrder.filter { !known.contains($0.name) } }
-        let (results, queued) = try await database.write { db -> ([[Result<EntityChange, NGSIError>]], [OutboxItem]) in
+        let (results, queued, written) = try await database.write { db -> ([[Result<EntityChange, NGSIError>]], [OutboxItem], [(Tenant, [(id: String, entity: Entity?)])]) in
             for tenant in newTenants {
                 try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
             }
             var results = [[Result<EntityChange, NGSIError>]](repeating: [], count: requests.count)
             var queued: [OutboxItem] = []
+            var written: [(Tenant, [(id: String, entity: Entity?)])] = []
             for tenant in tenantOrder {
                 let indices = byTenant[tenant.name]!
                 let ids = indices.flatMap { requests[$0].ids }
                 let unique = Array(Set(ids))
                 if kind == .postgres { try await lock(unique, tenant: tenant, on: db) }
-                var existing: [String: Entity] = [:]
-                for chunk in unique.chunked(chunk) {
+                var existing = cache?.entities(unique, tenant: tenant) ?? [:]
+                for chunk in unique.filter({ existing[$0] == nil }).chunked(chunk) {
                     for entity in try await load(chunk, tenant: tenant, kind: kind, on: db) { existing[entity.id] = entity }
                 }
                 // Each changed id's state before the batch; its state after is what `existing` ends with.
@@ -116,7 +127,9 @@ public final class SQLEntityStore: EntityStore {
                         }
                     }
                 }
-                let puts = order.compactMap { existing[$0] }
+                // As stored (times to the millisecond, numbers as their JSON reads back), which is also what the cache keeps.
+                let writeTime = Date()
+                let puts = order.compactMap { existing[$0].map { EntityCache.stored($0, now: writeTime) } }
                 let deletes = order.filter { existing[$0] == nil && before[$0]! != nil }
                 let typeChanges = order.compactMap { id -> (id: String, types: [String], isNew: Bool)? in
                     guard let after = existing[id], before[id]!?.types != after.types else { return nil }
@@ -146,21 +159,27 @@ public final class SQLEntityStore: EntityStore {
                 if let observer, !steps.isEmpty {
                     queued += try await observer.record(steps, tenant: tenant, kind: kind, on: db)
                 }
+                if cache != nil {
+                    let stored = Dictionary(puts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                    written.append((tenant, order.map { (id: $0, entity: stored[$0]) }))
+                }
             }
-            return (results, queued)
+            return (results, queued, written)
         }
+        // Committed: the cache may now show these states.
+        for (tenant, states) in written { cache?.store(states, tenant: tenant) }
         knownTenants.names.withLock { known in for tenant in newTenants { known.insert(tenant.name) } }
         observer?.committed(queued)
         return results
     }
 
-    /// The rows of `entities` for `write`, as JSON arrays of at most `chunk` rows
+    /// The rows of `puts` (as `EntityCache.stored` gives them, times set) for `write`, as JSON arrays of at most `chunk` rows
     /// (`[id, type, types, created, modified, attrs]`, attrs as a JSON value).
     static func entityRows(_ puts: [Entity]) -> [String] {
         puts.chunked(chunk).map { chunk in
             JSONCoding.string(.array(chunk.map { e in
                 [.string(e.id), .string(e.types.first ?? ""), .string(JSONCoding.string(.array(e.types.map(JSON.string)))),
-                 .string(Timestamp.string(e.createdAt ?? Date())), .string(Timestamp.string(e.modifiedAt ?? Date())), e.attributesJSON]
+                 .string(Timestamp.string(e.createdAt!)), .string(Timestamp.string(e.modifiedAt!)), e.attributesJSON]
             }))
         }
     }
@@ -312,7 +331,8 @@ public final class SQLEntityStore: EntityStore {
 
     /// Concurrent retrievals by id are answered by one query per tenant.
     public func retrieve(_ id: String, tenant: Tenant) async throws -> Entity? {
-        try await retrieveQueue.submit(RetrieveRequest(id: id, tenant: tenant))
+        if let entity = cache?.entity(id, tenant: tenant) { return entity }
+        return try await retrieveQueue.submit(RetrieveRequest(id: id, tenant: tenant))
     }
 
     private static func retrieve(_ requests: [RetrieveRequest], database: Database) async throws -> [Entity?] {
