@@ -7,27 +7,40 @@ import Synchronization
 ///
 /// Only for SQLite, where this process is the file's only writer and every write of `entities` goes through
 /// `SQLEntityStore.perform`, which puts the new states here after their transaction commits. Bounded: past
-/// `capacity` entries, an eighth of them are forgotten.
+/// `capacity` entries, the ones written longest ago are forgotten first.
 final class EntityCache: Sendable {
-    private let entries = Mutex<[String: Entity]>([:])
+    struct State {
+        var entries: [String: (entity: Entity, written: Int)] = [:]
+        /// Keys in the order written (with the write's number, so an entry written again is kept).
+        var order: [(key: String, written: Int)] = []
+        var head = 0
+        var writes = 0
+    }
+
+    private let state = Mutex(State())
     let capacity: Int
 
     init(capacity: Int) {
         self.capacity = capacity
     }
 
+    /// How many entries and remembered places there are (for tests of the bounds).
+    var sizes: (entries: Int, places: Int) {
+        state.withLock { ($0.entries.count, $0.order.count - $0.head) }
+    }
+
     private static func key(_ id: String, _ tenant: Tenant) -> String { tenant.name + "\u{1F}" + id }
 
     func entity(_ id: String, tenant: Tenant) -> Entity? {
-        entries.withLock { $0[Self.key(id, tenant)] }
+        state.withLock { $0.entries[Self.key(id, tenant)]?.entity }
     }
 
     /// The cached ones among `ids`.
     func entities(_ ids: [String], tenant: Tenant) -> [String: Entity] {
-        entries.withLock { entries in
+        state.withLock { state in
             var found: [String: Entity] = [:]
             for id in ids {
-                if let entity = entries[Self.key(id, tenant)] { found[id] = entity }
+                if let entry = state.entries[Self.key(id, tenant)] { found[id] = entry.entity }
             }
             return found
         }
@@ -36,12 +49,31 @@ final class EntityCache: Sendable {
     /// Records committed states: an entity, or nil for one deleted.
     func store(_ states: [(id: String, entity: Entity?)], tenant: Tenant) {
         guard capacity > 0 else { return }
-        entries.withLock { entries in
+        state.withLock { state in
             for (id, entity) in states {
-                entries[Self.key(id, tenant)] = entity
+                let key = Self.key(id, tenant)
+                guard let entity else {
+                    state.entries[key] = nil
+                    continue
+                }
+                state.writes += 1
+                state.entries[key] = (entity, state.writes)
+                state.order.append((key, state.writes))
             }
-            if entries.count > capacity {
-                for key in entries.keys.prefix(max(entries.count - capacity, capacity / 8)) { entries[key] = nil }
+            // Forget the oldest (by the key's hash their buckets are spread, so lookups stay short).
+            while state.entries.count > capacity, state.head < state.order.count {
+                let (key, written) = state.order[state.head]
+                state.head += 1
+                if state.entries[key]?.written == written { state.entries[key] = nil }
+            }
+            // Entries written again leave stale places behind: drop them once they outnumber the live ones.
+            if state.order.count - state.head > 2 * max(capacity, state.entries.count) {
+                let live = state.order[state.head...].filter { state.entries[$0.key]?.written == $0.written }
+                state.order = live
+                state.head = 0
+            } else if state.head > capacity {
+                state.order.removeFirst(state.head)
+                state.head = 0
             }
         }
     }
