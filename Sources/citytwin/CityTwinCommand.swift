@@ -97,7 +97,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("temporal-instance-limit"), help: "Most instances of one attribute in a temporal answer; more gives 206 (env CITYTWIN_TEMPORAL_INSTANCE_LIMIT, default 1000).")
     var temporalInstanceLimit: Int?
 
-    @Option(name: .customLong("cached-entities"), help: "On SQLite, how many recently written entities are kept in memory for their next write or retrieval; 0 for none (env CITYTWIN_CACHED_ENTITIES, default 20000).")
+    @Option(name: .customLong("cached-entities"), help: "On SQLite, how many recently written entities are kept in memory for their next write or retrieval; 0 for none (env CITYTWIN_CACHED_ENTITIES, default 10000).")
     var cachedEntities: Int?
 
     @Option(name: .customLong("mqtt-broker"), help: "mqtt://host:port of the broker devices publish to (/{apikey}/{device_id}/attrs) (env CITYTWIN_MQTT_BROKER; none: no MQTT intake).")

@@ -31,7 +31,7 @@ public final class SQLEntityStore: EntityStore {
         return SQLEntityStore(database: database, keepHistory: keepHistoryOfDeletedEntities, observer: observer, cachedEntities: cachedEntities)
     }
 
-    public static let defaultCachedEntities = 20_000
+    public static let defaultCachedEntities = 10_000
 
     private init(database: Database, keepHistory: Bool, observer: (any EntityChangeObserver)?, cachedEntities: Int) {
         self.database = database
