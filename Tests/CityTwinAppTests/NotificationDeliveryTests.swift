@@ -75,6 +75,28 @@ import Twin
 
     static let futian: JSON = [[[114.03, 22.50], [114.10, 22.50], [114.10, 22.56], [114.03, 22.56], [114.03, 22.50]]]
 
+    /// A subscription made or deleted between two writes counts from the next write on, also when the
+    /// matcher already holds the subscriptions (SQLite reads their revision only after this process changed them).
+    @Test(arguments: TestDatabases.kinds)
+    func subscriptionChangesCountFromTheNextWrite(_ kind: DialectKind) async throws {
+        try await withTwin(kind) { twin in
+            // given writes that the matcher has seen with no subscription
+            _ = try await twin.entities.create(Self.station(1, pm25: 30, at: (114.05, 22.53)), context: core, tenant: .default)
+            _ = try await twin.entities.update("urn:ngsi-ld:AirQualityObserved:1", ["pm25": ["type": "Property", "value": 31]], context: core, tenant: .default)
+            #expect(try await twin.outbox().isEmpty)
+            // when a subscription is made, then the next update is notified
+            let id = try await twin.subscriptions.create(
+                Self.subscription(["entities": [["type": "AirQualityObserved"]], "watchedAttributes": ["pm25"]], endpoint: "http://127.0.0.1:9/n"),
+                context: core, tenant: .default)
+            _ = try await twin.entities.update("urn:ngsi-ld:AirQualityObserved:1", ["pm25": ["type": "Property", "value": 32]], context: core, tenant: .default)
+            #expect(try await twin.outbox().map(\.subscriptionID) == [id])
+            // when it is deleted, then the next update queues nothing (its queued notification goes with it)
+            try await twin.subscriptions.delete(id, tenant: .default)
+            _ = try await twin.entities.update("urn:ngsi-ld:AirQualityObserved:1", ["pm25": ["type": "Property", "value": 33]], context: core, tenant: .default)
+            #expect(try await twin.outbox().isEmpty)
+        }
+    }
+
     /// Triggers, watched attributes, q, geoQ, id patterns and pausing decide what a write queues; each
     /// notification shows what its subscription asked for.
     @Test(arguments: TestDatabases.kinds)

@@ -33,6 +33,8 @@ public final class SubscriptionMatcher: EntityChangeObserver {
     struct Cache {
         var revision: Int64 = -1
         var byTenant: [String: [Active]] = [:]
+        /// `SubscriptionRevision.localChanges` when this was read (SQLite: unchanged means still current).
+        var localChanges = -1
     }
 
     public init(contexts: ContextResolver, copy: String, lease: Duration = .seconds(60), clock: any WallClock = SystemWallClock(), ids: any IDGenerator = RandomIDGenerator(), logger: Logger) {
@@ -62,7 +64,7 @@ public final class SubscriptionMatcher: EntityChangeObserver {
     // MARK: Matching
 
     public func record(_ changes: [EntityChangeRecord], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws -> [OutboxItem] {
-        let subscriptions = try await active(tenant: tenant, on: db)
+        let subscriptions = try await active(tenant: tenant, kind: kind, on: db)
         guard !subscriptions.isEmpty, !changes.isEmpty else { return [] }
         let now = clock.now()
         var items: [OutboxItem] = []
@@ -209,16 +211,30 @@ public final class SubscriptionMatcher: EntityChangeObserver {
 
     // MARK: The cache
 
-    /// The tenant's subscriptions, reloading every tenant's when the revision moved.
-    func active(tenant: Tenant, on db: any SQLDatabase) async throws -> [Active] {
+    /// The tenant's subscriptions, reloading every tenant's when the revision moved. With `kind` SQLite the revision is
+    /// read only when this process changed subscriptions since the last read (see `SubscriptionRevision`).
+    func active(tenant: Tenant, kind: DialectKind?, on db: any SQLDatabase) async throws -> [Active] {
+        // Read before the revision: a change counted after this makes the next write read again.
+        let localChanges = SubscriptionRevision.localChanges.load(ordering: .sequentiallyConsistent)
+        if kind == .sqlite,
+            let current = cache.withLock({ $0.revision >= 0 && $0.localChanges == localChanges ? $0.byTenant[tenant.name] ?? [] : nil })
+        {
+            return current
+        }
         let revision = try await SQLSubscriptionStore.revision(on: db)
-        if let current = cache.withLock({ $0.revision == revision ? $0.byTenant[tenant.name] ?? [] : nil }) { return current }
+        if let current = cache.withLock({ cache -> [Active]? in
+            guard cache.revision == revision else { return nil }
+            cache.localChanges = localChanges
+            return cache.byTenant[tenant.name] ?? []
+        }) {
+            return current
+        }
         var byTenant: [String: [Active]] = [:]
         for record in try await SQLSubscriptionStore.all(on: db) {
             if let active = await prepare(record) { byTenant[record.tenant.name, default: []].append(active) }
         }
         cache.withLock { cache in
-            if revision >= cache.revision { cache = Cache(revision: revision, byTenant: byTenant) }
+            if revision >= cache.revision { cache = Cache(revision: revision, byTenant: byTenant, localChanges: localChanges) }
         }
         return byTenant[tenant.name] ?? []
     }
@@ -239,7 +255,7 @@ public final class SubscriptionMatcher: EntityChangeObserver {
 
     /// Every tenant's active subscriptions (reloaded if they changed), for periodic notifications.
     func all(on db: any SQLDatabase) async throws -> [Active] {
-        _ = try await active(tenant: .default, on: db)
+        _ = try await active(tenant: .default, kind: nil, on: db)
         return cache.withLock { $0.byTenant.values.flatMap { $0 } }
     }
 
