@@ -20,23 +20,20 @@ public final class Database: Sendable {
     private let connections: Connections
     private let batcher: WriteBatcher
     private let nextReader = Atomic<Int>(0)
-    /// SQLite: the connection that moves the write-ahead log into the database file, off the writer's path.
-    private let checkpointer: SQLiteConnection?
-
     enum Connections: Sendable {
-        case sqlite(writer: SQLiteConnection, readers: [SQLiteConnection])
+        /// `checkpointer` moves the write-ahead log into the database file, off the writer's path.
+        case sqlite(writer: SQLiteConnection, readers: [SQLiteConnection], checkpointer: SQLiteConnection)
         case postgres(PostgresClient)
     }
 
-    private init(kind: DialectKind, connections: Connections, logger: Logger, lanes: Int, checkpointer: SQLiteConnection? = nil) {
+    private init(kind: DialectKind, connections: Connections, logger: Logger, lanes: Int) {
         self.kind = kind
-        self.checkpointer = checkpointer
         self.connections = connections
         self.logger = logger
         let connectionsCopy = connections
         self.batcher = WriteBatcher(lanes: lanes, kind: kind, logger: logger) { body in
             switch connectionsCopy {
-            case .sqlite(let writer, _):
+            case .sqlite(let writer, _, _):
                 return try await body(writer.sql())
             case .postgres(let client):
                 return try await client.withConnection { try await body($0.sql()) }
@@ -75,7 +72,7 @@ public final class Database: Sendable {
             }
             let checkpointer = try await SQLiteConnection.open(storage: storage, logger: logger)
             _ = try await checkpointer.query("PRAGMA busy_timeout=10000")
-            return Database(kind: .sqlite, connections: .sqlite(writer: writer, readers: readers), logger: logger, lanes: 1, checkpointer: checkpointer)
+            return Database(kind: .sqlite, connections: .sqlite(writer: writer, readers: readers, checkpointer: checkpointer), logger: logger, lanes: 1)
         case .postgres(let location):
             var configuration = PostgresClient.Configuration(
                 host: location.host, port: location.port, username: location.username,
@@ -98,11 +95,7 @@ public final class Database: Sendable {
     /// its time on writes.
     public func run() async {
         switch connections {
-        case .sqlite:
-            guard let checkpointer else {
-                try? await Task.sleep(for: .seconds(Int64.max / 2))
-                return
-            }
+        case .sqlite(_, _, let checkpointer):
             while !Task.isCancelled {
                 do {
                     try await Task.sleep(for: Self.checkpointInterval)
@@ -121,7 +114,7 @@ public final class Database: Sendable {
     /// How many reads can usefully run at once.
     public var readers: Int {
         switch connections {
-        case .sqlite(_, let readers): readers.count
+        case .sqlite(_, let readers, _): readers.count
         case .postgres: 4
         }
     }
@@ -129,7 +122,7 @@ public final class Database: Sendable {
     /// Runs a read on a reader connection; sees every committed write.
     public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         switch connections {
-        case .sqlite(_, let readers):
+        case .sqlite(_, let readers, _):
             let index = nextReader.add(1, ordering: .relaxed).oldValue
             return try await body(readers[index % readers.count].sql())
         case .postgres(let client):
@@ -145,7 +138,7 @@ public final class Database: Sendable {
     /// Runs statements outside the write path, on the writer (schema changes, maintenance).
     public func withWriterConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         switch connections {
-        case .sqlite(let writer, _):
+        case .sqlite(let writer, _, _):
             return try await batcher.exclusive { try await body(writer.sql()) }
         case .postgres(let client):
             return try await client.withConnection { try await body($0.sql()) }
@@ -155,7 +148,7 @@ public final class Database: Sendable {
     /// Adds a boolean SQL function `name(blob, text)` to every SQLite connection (e.g. an exact spatial
     /// test that a query applies to candidate rows). PostgreSQL has its own functions: nothing is done.
     public func install(_ predicate: SQLitePredicate) async throws {
-        guard case .sqlite(let writer, let readers) = connections else { return }
+        guard case .sqlite(let writer, let readers, _) = connections else { return }
         let function = predicate.customFunction()
         try await batcher.exclusive { try await writer.install(customFunction: function) }
         for reader in readers { try await reader.install(customFunction: function) }
@@ -192,9 +185,9 @@ public final class Database: Sendable {
 
     public func close() async {
         switch connections {
-        case .sqlite(let writer, let readers):
+        case .sqlite(let writer, let readers, let checkpointer):
             for reader in readers { try? await reader.close() }
-            try? await checkpointer?.close()
+            try? await checkpointer.close()
             try? await writer.close()
         case .postgres:
             break

@@ -54,15 +54,10 @@ enum PostgresRegex {
             case "." where !inBrackets:
                 out += "[^\\n\\r\\u2028\\u2029]"
             case "(" where !inBrackets && chars.starts(with: "?<".unicodeScalars):
+                // A named group loses its name; a lookbehind's "?<=" or "?<!" is copied as it comes.
+                out += "("
                 let third = chars.dropFirst(2).first
-                if third == "=" || third == "!" {
-                    out += "("
-                } else if let close = chars.firstIndex(of: ">") {
-                    out += "("
-                    chars = chars[chars.index(after: close)...]
-                } else {
-                    out += "("
-                }
+                if third != "=", third != "!", let close = chars.firstIndex(of: ">") { chars = chars[chars.index(after: close)...] }
             default:
                 out.unicodeScalars.append(c)
             }

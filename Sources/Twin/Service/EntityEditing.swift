@@ -5,6 +5,14 @@ import Foundation
 extension Entity {
     static let nullValue = JSON.string("urn:ngsi-ld:null")
 
+    /// The entity with `now` for the system times it lacks.
+    func withTimes(_ now: Date) -> Entity {
+        var out = self
+        out.createdAt = createdAt ?? now
+        out.modifiedAt = modifiedAt ?? now
+        return out
+    }
+
     /// Stamps a new entity's system times on it and on every attribute instance.
     mutating func stampCreated(_ now: Date) {
         createdAt = now

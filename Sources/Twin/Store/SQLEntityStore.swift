@@ -127,9 +127,12 @@ public final class SQLEntityStore: EntityStore {
                         }
                     }
                 }
-                // As stored (times to the millisecond, numbers as their JSON reads back), which is also what the cache keeps.
+                // With their times set; for the cache also as they read back (times to the millisecond, numbers
+                // as their JSON has them), which writes the same rows.
                 let writeTime = Date()
-                let puts = order.compactMap { existing[$0].map { EntityCache.stored($0, now: writeTime) } }
+                let puts = order.compactMap { id in
+                    existing[id].map { cache == nil ? $0.withTimes(writeTime) : EntityCache.stored($0, now: writeTime) }
+                }
                 let deletes = order.filter { existing[$0] == nil && before[$0]! != nil }
                 let typeChanges = order.compactMap { id -> (id: String, types: [String], isNew: Bool)? in
                     guard let after = existing[id], before[id]!?.types != after.types else { return nil }
