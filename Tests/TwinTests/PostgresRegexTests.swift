@@ -11,4 +11,9 @@ import Testing
     func rewritesWhereTheSyntaxesDiffer(_ ecma: String, _ postgres: String) {
         #expect(PostgresRegex.translate(ecma) == postgres)
     }
+
+    @Test(arguments: [(#"\p{Han}+"#, false), (#"\P{L}"#, false), (#"(?<a>x)\k<a>"#, false), (#"\u{6DF1}"#, false), (#"\u6DF1"#, true), (#"\\p"#, true), (#"p{2}"#, true)])
+    func patternsWithoutAPostgreSQLFormAreKnown(_ pattern: String, _ expressible: Bool) {
+        #expect(PostgresRegex.isExpressible(pattern) == expressible)
+    }
 }

@@ -6,6 +6,26 @@
 /// - `\xhh` takes exactly two hex digits (PostgreSQL's takes all that follow).
 /// - named groups `(?<name>…)` become plain groups (lookbehinds `(?<=`, `(?<!` stay).
 enum PostgresRegex {
+    /// Whether the pattern can be run on both backends: Unicode property classes (`\p{…}`, `\P{…}`), named
+    /// back-references (`\k<…>`) and code-point escapes (`\u{…}`) have no PostgreSQL form, and without
+    /// ECMAScript's `u` flag they are not what they seem. Checked where patterns are read, so such a query or
+    /// subscription is refused with 400 instead of failing in the database.
+    static func isExpressible(_ pattern: String) -> Bool {
+        let chars = Array(pattern.unicodeScalars)
+        var i = 0
+        while i < chars.count {
+            if chars[i] == "\\", i + 1 < chars.count {
+                let next = chars[i + 1]
+                if next == "p" || next == "P" || next == "k" { return false }
+                if next == "u", i + 2 < chars.count, chars[i + 2] == "{" { return false }
+                i += 2
+            } else {
+                i += 1
+            }
+        }
+        return true
+    }
+
     static func translate(_ pattern: String) -> String {
         var out = ""
         var inBrackets = false

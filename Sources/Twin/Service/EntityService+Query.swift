@@ -37,6 +37,7 @@ extension EntityService {
         }
         if let pattern = p.idPattern {
             guard pattern.count <= 256, (try? Regex(pattern)) != nil else { throw .badData("idPattern is not a valid regular expression") }
+            guard PostgresRegex.isExpressible(pattern) else { throw .badData("idPattern uses \\p, \\k or \\u{…}, which are not supported") }
             query.idPattern = pattern
         }
         if let type = p.type {
