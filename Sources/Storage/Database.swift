@@ -22,7 +22,7 @@ public final class Database: Sendable {
     private let nextReader = Atomic<Int>(0)
     enum Connections: Sendable {
         /// `checkpointer` moves the write-ahead log into the database file, off the writer's path.
-        case sqlite(writer: SQLiteConnection, readers: [SQLiteConnection], checkpointer: SQLiteConnection)
+        case sqlite(writer: SQLiteWriter, readers: [SQLiteConnection], checkpointer: SQLiteConnection)
         case postgres(PostgresClient)
     }
 
@@ -34,7 +34,7 @@ public final class Database: Sendable {
         self.batcher = WriteBatcher(lanes: lanes, kind: kind, logger: logger) { body in
             switch connectionsCopy {
             case .sqlite(let writer, _, _):
-                return try await body(writer.sql())
+                return try await body(writer)
             case .postgres(let client):
                 return try await client.withConnection { try await body($0.sql()) }
             }
@@ -49,7 +49,10 @@ public final class Database: Sendable {
         switch backend {
         case .sqlite(let path):
             let storage = SQLiteConnection.Storage.file(path: path)
-            let writer = try await SQLiteConnection.open(storage: storage, logger: logger)
+            // Opened first: SQLiteNIO initialises the library the writer shares.
+            let checkpointer = try await SQLiteConnection.open(storage: storage, logger: logger)
+            _ = try await checkpointer.query("PRAGMA busy_timeout=10000")
+            let writer = try SQLiteWriter.open(path: path, logger: logger)
             // A page cache large enough that a big transaction does not spill mid-way; statement journals in memory.
             for pragma in [
                 "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON",
@@ -57,9 +60,9 @@ public final class Database: Sendable {
                 // `run()` checkpoints on its own connection; the writer does so itself only if that falls far behind.
                 "PRAGMA wal_autocheckpoint=\(fallbackCheckpointPages)",
             ] {
-                _ = try await writer.query(pragma)
+                try await writer.raw(SQLQueryString(pragma)).run()
             }
-            try await SQLiteFunctions.install(on: writer)
+            try writer.install(SQLiteFunctions.regexp)
             var readers: [SQLiteConnection] = []
             for _ in 0..<3 {
                 let reader = try await SQLiteConnection.open(storage: storage, logger: logger)
@@ -67,11 +70,9 @@ public final class Database: Sendable {
                 _ = try await reader.query("PRAGMA cache_size=-16384")
                 // Reads map the file instead of copying each page in through a system call.
                 _ = try await reader.query("PRAGMA mmap_size=\(mmapSize)")
-                try await SQLiteFunctions.install(on: reader)
+                try await reader.install(customFunction: SQLiteFunctions.regexp.customFunction())
                 readers.append(reader)
             }
-            let checkpointer = try await SQLiteConnection.open(storage: storage, logger: logger)
-            _ = try await checkpointer.query("PRAGMA busy_timeout=10000")
             return Database(kind: .sqlite, connections: .sqlite(writer: writer, readers: readers, checkpointer: checkpointer), logger: logger, lanes: 1)
         case .postgres(let location):
             var configuration = PostgresClient.Configuration(
@@ -139,7 +140,7 @@ public final class Database: Sendable {
     public func withWriterConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         switch connections {
         case .sqlite(let writer, _, _):
-            return try await batcher.exclusive { try await body(writer.sql()) }
+            return try await batcher.exclusive { try await body(writer) }
         case .postgres(let client):
             return try await client.withConnection { try await body($0.sql()) }
         }
@@ -149,9 +150,9 @@ public final class Database: Sendable {
     /// test that a query applies to candidate rows). PostgreSQL has its own functions: nothing is done.
     public func install(_ predicate: SQLitePredicate) async throws {
         guard case .sqlite(let writer, let readers, _) = connections else { return }
-        let function = predicate.customFunction()
-        try await batcher.exclusive { try await writer.install(customFunction: function) }
-        for reader in readers { try await reader.install(customFunction: function) }
+        let function = predicate.function
+        try await batcher.exclusive { try writer.install(function) }
+        for reader in readers { try await reader.install(customFunction: function.customFunction()) }
     }
 
     /// Runs `handle` for each notification on PostgreSQL channel `channel` (`LISTEN`), from another copy or
@@ -188,7 +189,7 @@ public final class Database: Sendable {
         case .sqlite(let writer, let readers, let checkpointer):
             for reader in readers { try? await reader.close() }
             try? await checkpointer.close()
-            try? await writer.close()
+            writer.close()
         case .postgres:
             break
         }

@@ -12,9 +12,9 @@ public struct SQLitePredicate: Sendable {
         self.test = test
     }
 
-    func customFunction() -> SQLiteCustomFunction {
+    var function: SQLiteScalarFunction {
         let test = self.test
-        return SQLiteCustomFunction(name, argumentCount: 2, pure: true) { args in
+        return SQLiteScalarFunction(name: name, argumentCount: 2) { args in
             guard case .blob(let buffer) = args[0], case .text(let text) = args[1] else { return 0 }
             return buffer.withUnsafeReadableBytes { test($0, text) } ? 1 : 0
         }

@@ -1,0 +1,174 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SQLKit
+import SQLiteKit
+import SQLiteNIO
+import Synchronization
+import VaporCSQLite
+
+/// SQLite's one writer connection, driven through the C API on the calling thread.
+///
+/// The readers go through SQLiteNIO, which hands every statement to a thread pool and back; a group
+/// transaction of hundreds of short statements spent most of its time in those hand-offs. The writer runs
+/// each statement where it is called, keeps its prepared statements, and sends only `COMMIT` (which waits
+/// for the disk) to the I/O thread pool. It is the same SQLite library SQLiteNIO links (one copy in the
+/// process, so file locks stay coherent).
+final class SQLiteWriter: SQLDatabase {
+    /// The connection (nil once closed) and its prepared statements. Unchecked: it lives in the mutex
+    /// below and SQLite's handles are only touched while holding it.
+    private struct Connection: @unchecked Sendable {
+        var handle: OpaquePointer?
+        var statements: [String: OpaquePointer] = [:]
+        var order: [String] = []
+    }
+
+    private let connection: Mutex<Connection>
+    let logger: Logger
+    let eventLoop: any EventLoop
+    var dialect: any SQLDialect { SQLiteDialect() }
+    var queryLogLevel: Logger.Level? { .debug }
+    private let encoder = SQLiteDataEncoder()
+    private let decoder = SQLiteDataDecoder()
+    /// The most prepared statements kept; the oldest is finalized past it.
+    static let keptStatements = 256
+
+    private init(handle: OpaquePointer, logger: Logger) {
+        self.connection = Mutex(Connection(handle: handle))
+        self.logger = logger
+        self.eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+    }
+
+    /// Opens (creating if needed) the file at `path`. Another SQLiteNIO connection must have been opened
+    /// first, so that the library is initialised.
+    static func open(path: String, logger: Logger) throws -> SQLiteWriter {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE
+        let status = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
+        guard status == SQLITE_OK, let handle else {
+            let message = handle.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "cannot open"
+            if let handle { sqlite_nio_sqlite3_close(handle) }
+            throw SQLiteWriterError(code: status, message: "\(message) (\(path))")
+        }
+        return SQLiteWriter(handle: handle, logger: logger)
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
+        do {
+            try run(query, onRow)
+            return eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {
+        let (sql, binds) = serialize(query)
+        if sql == "COMMIT" {
+            // The commit syncs the log to disk: wait for it on the I/O pool, not on a concurrency thread.
+            try await NIOThreadPool.singleton.runIfActive { try self.run(sql: sql, binds: [], onRow) }
+            return
+        }
+        try run(sql: sql, binds: binds.map { try encoder.encode($0) }, onRow)
+    }
+
+    private func run(_ query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) throws {
+        let (sql, binds) = serialize(query)
+        try run(sql: sql, binds: binds.map { try encoder.encode($0) }, onRow)
+    }
+
+    private func run(sql: String, binds: [SQLiteData], _ onRow: (any SQLRow) -> ()) throws {
+        if let level = queryLogLevel, logger.logLevel <= level {
+            logger.log(level: level, "Executing query", metadata: ["sql": .string(sql)])
+        }
+        try connection.withLock { connection in
+            guard let handle = connection.handle else { throw StorageError.closed }
+            let statement = try Self.statement(for: sql, on: handle, in: &connection)
+            defer {
+                sqlite_nio_sqlite3_reset(statement)
+                sqlite_nio_sqlite3_clear_bindings(statement)
+            }
+            for (index, value) in binds.enumerated() {
+                try Self.check(Self.bind(value, at: Int32(index + 1), to: statement), handle)
+            }
+            var columns: SQLiteWriterRow.Columns?
+            while true {
+                let status = sqlite_nio_sqlite3_step(statement)
+                if status == SQLITE_DONE { return }
+                guard status == SQLITE_ROW else { throw Self.error(status, handle) }
+                if columns == nil { columns = SQLiteWriterRow.Columns(statement) }
+                onRow(SQLiteWriterRow(columns: columns!, values: SQLiteWriterRow.values(of: statement, count: columns!.names.count), decoder: decoder))
+            }
+        }
+    }
+
+    /// The kept prepared statement for `sql`, preparing it on first use.
+    private static func statement(for sql: String, on handle: OpaquePointer, in connection: inout Connection) throws -> OpaquePointer {
+        if let kept = connection.statements[sql] { return kept }
+        var statement: OpaquePointer?
+        let status = sqlite_nio_sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard status == SQLITE_OK, let statement else {
+            if let statement { sqlite_nio_sqlite3_finalize(statement) }
+            throw error(status, handle)
+        }
+        if connection.order.count >= keptStatements {
+            let oldest = connection.order.removeFirst()
+            if let old = connection.statements.removeValue(forKey: oldest) { sqlite_nio_sqlite3_finalize(old) }
+        }
+        connection.statements[sql] = statement
+        connection.order.append(sql)
+        return statement
+    }
+
+    private static func bind(_ value: SQLiteData, at index: Int32, to statement: OpaquePointer) -> Int32 {
+        switch value {
+        case .blob(let buffer):
+            buffer.withUnsafeReadableBytes {
+                sqlite_nio_sqlite3_bind_blob64(statement, index, $0.baseAddress, UInt64($0.count), transient)
+            }
+        case .float(let number):
+            sqlite_nio_sqlite3_bind_double(statement, index, number)
+        case .integer(let number):
+            sqlite_nio_sqlite3_bind_int64(statement, index, Int64(number))
+        case .null:
+            sqlite_nio_sqlite3_bind_null(statement, index)
+        case .text(let text):
+            sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+        }
+    }
+
+    private static func check(_ status: Int32, _ handle: OpaquePointer) throws {
+        guard status == SQLITE_OK else { throw error(status, handle) }
+    }
+
+    private static func error(_ status: Int32, _ handle: OpaquePointer) -> SQLiteWriterError {
+        SQLiteWriterError(code: status, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
+    }
+
+    /// SQLite's marker for "copy this buffer now".
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    /// Adds `function` to this connection (the readers get the same through SQLiteNIO).
+    func install(_ function: SQLiteScalarFunction) throws {
+        try connection.withLock { connection in
+            guard let handle = connection.handle else { throw StorageError.closed }
+            try Self.check(function.install(on: handle), handle)
+        }
+    }
+
+    func close() {
+        connection.withLock { connection in
+            guard let handle = connection.handle else { return }
+            for statement in connection.statements.values { sqlite_nio_sqlite3_finalize(statement) }
+            connection = Connection()
+            sqlite_nio_sqlite3_close_v2(handle)
+        }
+    }
+}
+
+/// A failed SQLite call on the writer: SQLite's extended result code and message.
+public struct SQLiteWriterError: Error, CustomStringConvertible {
+    public let code: Int32
+    public let message: String
+    public var description: String { "SQLite error \(code): \(message)" }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import NIOCore
+import SQLKit
+import Storage
+import Testing
+
+/// SQLite's writer runs statements through the C API and keeps them prepared: what it writes and reads
+/// back is what the readers see, a failed statement leaves the connection usable, and more distinct
+/// statements than it keeps still run correctly.
+@Suite struct SQLiteWriterTests {
+    struct Stored: Decodable, Equatable {
+        let name: String
+        let count: Int64
+        let ratio: Double
+        let data: Data
+        let note: String?
+    }
+
+    func withDatabase(_ body: (Database) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-writer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let database = try await Database.open(.sqlite(path: dir.appendingPathComponent("w.sqlite").path))
+        do {
+            try await database.withWriterConnection { db in
+                try await db.raw("CREATE TABLE t (name TEXT PRIMARY KEY, count INTEGER, ratio REAL, data BLOB, note TEXT)").run()
+            }
+            try await body(database)
+        } catch {
+            await database.close()
+            throw error
+        }
+        await database.close()
+    }
+
+    @Test func valuesRoundTripAndAFailedStatementLeavesTheWriterUsable() async throws {
+        try await withDatabase { database in
+            // given a row of every storage class, Chinese text among them
+            let written = try await database.write { db in
+                try await db.raw("INSERT INTO t VALUES (\(bind: "福田区"), \(bind: Int64.max), \(bind: 0.1), \(bind: Data([0, 255, 7])), NULL) RETURNING *")
+                    .first(decoding: Stored.self)
+            }
+            #expect(written == Stored(name: "福田区", count: .max, ratio: 0.1, data: Data([0, 255, 7]), note: nil))
+
+            // when the same statement breaks the primary key, then it fails alone with SQLite's reason
+            await #expect { try await database.write { db in
+                try await db.raw("INSERT INTO t VALUES (\(bind: "福田区"), \(bind: Int64(1)), \(bind: 0.5), \(bind: Data()), \(bind: "x")) RETURNING *").run()
+            } } throws: { "\($0)".contains("UNIQUE") }
+
+            // and the kept statement runs again with other values
+            try await database.write { db in
+                try await db.raw("INSERT INTO t VALUES (\(bind: "南山区"), \(bind: Int64(-3)), \(bind: 2.5), \(bind: Data([1])), \(bind: "备注")) RETURNING *").run()
+            }
+            let read = try await database.read { db in try await db.raw("SELECT * FROM t ORDER BY count").all(decoding: Stored.self) }
+            #expect(read == [
+                Stored(name: "南山区", count: -3, ratio: 2.5, data: Data([1]), note: "备注"),
+                Stored(name: "福田区", count: .max, ratio: 0.1, data: Data([0, 255, 7]), note: nil),
+            ])
+        }
+    }
+
+    @Test func moreDistinctStatementsThanKeptStillAnswerCorrectly() async throws {
+        try await withDatabase { database in
+            let answers = try await database.write { db in
+                var answers: [Int] = []
+                for round in 0..<2 {
+                    for n in 0..<300 {
+                        let sql = "SELECT \(n) + ? AS v"
+                        answers.append(try await db.raw(SQLQueryString(sql.replacingOccurrences(of: "?", with: "\(round * 1000)"))).first()!.decode(column: "v", as: Int.self))
+                    }
+                }
+                return answers
+            }
+            #expect(answers == (0..<300).map { $0 } + (0..<300).map { $0 + 1000 })
+        }
+    }
+
+    @Test func theWriterHasTheRegexpFunction() async throws {
+        try await withDatabase { database in
+            let matches = try await database.write { db in
+                try await db.raw("SELECT regexp(\(bind: "^福.区$"), \(bind: "福田区")) AS a, regexp(\(bind: "^南"), \(bind: "福田区")) AS b").first()
+                    .map { [try $0.decode(column: "a", as: Int.self), try $0.decode(column: "b", as: Int.self)] }
+            }
+            #expect(matches == [1, 0])
+            await #expect(throws: (any Error).self) {
+                try await database.write { db in try await db.raw("SELECT regexp(\(bind: "("), \(bind: "x")) AS a").run() }
+            }
+        }
+    }
+}
