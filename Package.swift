@@ -57,10 +57,11 @@ let package = Package(
             dependencies: ["CGEOS", "CPROJ"],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CSQLiteOptions"),
         .target(
             name: "Storage",
             dependencies: [
-                "CityKit",
+                "CityKit", "CSQLiteOptions",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),

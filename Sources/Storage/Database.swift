@@ -20,9 +20,11 @@ public final class Database: Sendable {
     private let connections: Connections
     private let batcher: WriteBatcher
     private let nextReader = Atomic<Int>(0)
+    private let nextLookup = Atomic<Int>(0)
     enum Connections: Sendable {
-        /// `checkpointer` moves the write-ahead log into the database file, off the writer's path.
-        case sqlite(writer: SQLiteWriter, readers: [SQLiteConnection], checkpointer: SQLiteConnection)
+        /// `lookups` answer reads by key on the caller's thread; `checkpointer` moves the write-ahead log into
+        /// the database file, off the writer's path.
+        case sqlite(writer: SQLiteInlineConnection, readers: [SQLiteConnection], lookups: [SQLiteInlineConnection], checkpointer: SQLiteConnection)
         case postgres(PostgresClient)
     }
 
@@ -33,7 +35,7 @@ public final class Database: Sendable {
         let connectionsCopy = connections
         self.batcher = WriteBatcher(lanes: lanes, kind: kind, logger: logger) { body in
             switch connectionsCopy {
-            case .sqlite(let writer, _, _):
+            case .sqlite(let writer, _, _, _):
                 return try await body(writer)
             case .postgres(let client):
                 return try await client.withConnection { try await body($0.sql()) }
@@ -52,11 +54,13 @@ public final class Database: Sendable {
             // Opened first: SQLiteNIO initialises the library the writer shares.
             let checkpointer = try await SQLiteConnection.open(storage: storage, logger: logger)
             _ = try await checkpointer.query("PRAGMA busy_timeout=10000")
-            let writer = try SQLiteWriter.open(path: path, logger: logger)
+            let writer = try SQLiteInlineConnection.open(path: path, logger: logger)
             // A page cache large enough that a big transaction does not spill mid-way; statement journals in memory.
             for pragma in [
                 "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON",
                 "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY",
+                // Deleted content is still zeroed on every page a write touches, without writing extra pages for it.
+                "PRAGMA secure_delete=FAST",
                 // `run()` checkpoints on its own connection; the writer does so itself only if that falls far behind.
                 "PRAGMA wal_autocheckpoint=\(fallbackCheckpointPages)",
             ] {
@@ -73,7 +77,18 @@ public final class Database: Sendable {
                 try await reader.install(customFunction: SQLiteFunctions.regexp.customFunction())
                 readers.append(reader)
             }
-            return Database(kind: .sqlite, connections: .sqlite(writer: writer, readers: readers, checkpointer: checkpointer), logger: logger, lanes: 1)
+            var lookups: [SQLiteInlineConnection] = []
+            for _ in 0..<2 {
+                let lookup = try SQLiteInlineConnection.open(path: path, logger: logger)
+                for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA cache_size=-16384", "PRAGMA mmap_size=\(mmapSize)"] {
+                    try await lookup.raw(SQLQueryString(pragma)).run()
+                }
+                try lookup.install(SQLiteFunctions.regexp)
+                lookups.append(lookup)
+            }
+            return Database(
+                kind: .sqlite, connections: .sqlite(writer: writer, readers: readers, lookups: lookups, checkpointer: checkpointer),
+                logger: logger, lanes: 1)
         case .postgres(let location):
             var configuration = PostgresClient.Configuration(
                 host: location.host, port: location.port, username: location.username,
@@ -96,7 +111,7 @@ public final class Database: Sendable {
     /// its time on writes.
     public func run() async {
         switch connections {
-        case .sqlite(_, _, let checkpointer):
+        case .sqlite(_, _, _, let checkpointer):
             while !Task.isCancelled {
                 do {
                     try await Task.sleep(for: Self.checkpointInterval)
@@ -115,7 +130,7 @@ public final class Database: Sendable {
     /// How many reads can usefully run at once.
     public var readers: Int {
         switch connections {
-        case .sqlite(_, let readers, _): readers.count
+        case .sqlite(_, let readers, _, _): readers.count
         case .postgres: 4
         }
     }
@@ -123,9 +138,21 @@ public final class Database: Sendable {
     /// Runs a read on a reader connection; sees every committed write.
     public func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         switch connections {
-        case .sqlite(_, let readers, _):
+        case .sqlite(_, let readers, _, _):
             let index = nextReader.add(1, ordering: .relaxed).oldValue
             return try await body(readers[index % readers.count].sql())
+        case .postgres(let client):
+            return try await client.withConnection { try await body($0.sql()) }
+        }
+    }
+
+    /// Runs a short read (rows found by key, no scan) and sees every committed write. On SQLite it runs on
+    /// the caller's thread, without a hand-off; on PostgreSQL it is a `read`.
+    public func lookup<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        switch connections {
+        case .sqlite(_, _, let lookups, _):
+            let index = nextLookup.add(1, ordering: .relaxed).oldValue
+            return try await body(lookups[index % lookups.count])
         case .postgres(let client):
             return try await client.withConnection { try await body($0.sql()) }
         }
@@ -139,7 +166,7 @@ public final class Database: Sendable {
     /// Runs statements outside the write path, on the writer (schema changes, maintenance).
     public func withWriterConnection<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         switch connections {
-        case .sqlite(let writer, _, _):
+        case .sqlite(let writer, _, _, _):
             return try await batcher.exclusive { try await body(writer) }
         case .postgres(let client):
             return try await client.withConnection { try await body($0.sql()) }
@@ -149,9 +176,10 @@ public final class Database: Sendable {
     /// Adds a boolean SQL function `name(blob, text)` to every SQLite connection (e.g. an exact spatial
     /// test that a query applies to candidate rows). PostgreSQL has its own functions: nothing is done.
     public func install(_ predicate: SQLitePredicate) async throws {
-        guard case .sqlite(let writer, let readers, _) = connections else { return }
+        guard case .sqlite(let writer, let readers, let lookups, _) = connections else { return }
         let function = predicate.function
         try await batcher.exclusive { try writer.install(function) }
+        for lookup in lookups { try lookup.install(function) }
         for reader in readers { try await reader.install(customFunction: function.customFunction()) }
     }
 
@@ -186,8 +214,9 @@ public final class Database: Sendable {
 
     public func close() async {
         switch connections {
-        case .sqlite(let writer, let readers, let checkpointer):
+        case .sqlite(let writer, let readers, let lookups, let checkpointer):
             for reader in readers { try? await reader.close() }
+            for lookup in lookups { lookup.close() }
             try? await checkpointer.close()
             writer.close()
         case .postgres:

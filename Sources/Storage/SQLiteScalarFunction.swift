@@ -3,7 +3,7 @@ import SQLiteNIO
 import VaporCSQLite
 
 /// An SQL function returning an integer, installed on every SQLite connection: on the readers through
-/// SQLiteNIO, on the writer (``SQLiteWriter``) through the C API. A thrown error fails the statement.
+/// SQLiteNIO, on the inline connections (``SQLiteInlineConnection``) through the C API. A thrown error fails the statement.
 struct SQLiteScalarFunction: Sendable {
     let name: String
     let argumentCount: Int32

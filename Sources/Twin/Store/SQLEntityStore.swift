@@ -332,9 +332,14 @@ public final class SQLEntityStore: EntityStore {
         let tenant: Tenant
     }
 
-    /// Concurrent retrievals by id are answered by one query per tenant.
+    /// On SQLite a lookup by key on the caller's thread; on PostgreSQL concurrent retrievals are answered by
+    /// one query per tenant (one round trip).
     public func retrieve(_ id: String, tenant: Tenant) async throws -> Entity? {
         if let entity = cache?.entity(id, tenant: tenant) { return entity }
+        if kind == .sqlite {
+            let kind = self.kind
+            return try await database.lookup { db in try await Self.load([id], tenant: tenant, kind: kind, on: db).first }
+        }
         return try await retrieveQueue.submit(RetrieveRequest(id: id, tenant: tenant))
     }
 

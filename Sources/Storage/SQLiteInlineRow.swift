@@ -4,9 +4,9 @@ import SQLiteKit
 import SQLiteNIO
 import VaporCSQLite
 
-/// A result row read by ``SQLiteWriter``: the values copied out of the statement, decoded as SQLiteKit
+/// A result row read by ``SQLiteInlineConnection``: the values copied out of the statement, decoded as SQLiteKit
 /// decodes the readers' rows.
-struct SQLiteWriterRow: SQLRow {
+struct SQLiteInlineRow: SQLRow {
     /// A statement's column names, shared by all its rows.
     final class Columns: Sendable {
         let names: [String]
@@ -34,7 +34,7 @@ struct SQLiteWriterRow: SQLRow {
     }
 
     func decode<D: Decodable>(column: String, as type: D.Type) throws -> D {
-        guard let index = columns.index[column] else { throw SQLiteWriterError(code: 0, message: "no column \(column)") }
+        guard let index = columns.index[column] else { throw SQLiteInlineError(code: 0, message: "no column \(column)") }
         return try decoder.decode(D.self, from: values[index])
     }
 

@@ -1,3 +1,4 @@
+import CSQLiteOptions
 import Logging
 import NIOCore
 import NIOPosix
@@ -7,14 +8,16 @@ import SQLiteNIO
 import Synchronization
 import VaporCSQLite
 
-/// SQLite's one writer connection, driven through the C API on the calling thread.
+/// An SQLite connection driven through the C API on the calling thread: the writer, and the connections
+/// that look entities up by key.
 ///
-/// The readers go through SQLiteNIO, which hands every statement to a thread pool and back; a group
-/// transaction of hundreds of short statements spent most of its time in those hand-offs. The writer runs
-/// each statement where it is called, keeps its prepared statements, and sends only `COMMIT` (which waits
-/// for the disk) to the I/O thread pool. It is the same SQLite library SQLiteNIO links (one copy in the
+/// SQLiteNIO (the other readers) hands every statement to a thread pool and back; a group transaction of
+/// hundreds of short statements, or a lookup of one row, spent most of its time in those hand-offs. This
+/// connection runs each statement where it is called, keeps its prepared statements, and sends only
+/// `COMMIT` (which waits for the disk) to the I/O thread pool. Long reads (queries) stay on SQLiteNIO so
+/// they never hold a concurrency thread. It is the same SQLite library SQLiteNIO links (one copy in the
 /// process, so file locks stay coherent).
-final class SQLiteWriter: SQLDatabase {
+final class SQLiteInlineConnection: SQLDatabase {
     /// The connection (nil once closed) and its prepared statements. Unchecked: it lives in the mutex
     /// below and SQLite's handles are only touched while holding it.
     private struct Connection: @unchecked Sendable {
@@ -41,16 +44,22 @@ final class SQLiteWriter: SQLDatabase {
 
     /// Opens (creating if needed) the file at `path`. Another SQLiteNIO connection must have been opened
     /// first, so that the library is initialised.
-    static func open(path: String, logger: Logger) throws -> SQLiteWriter {
+    static func open(path: String, logger: Logger) throws -> SQLiteInlineConnection {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE
         let status = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
         guard status == SQLITE_OK, let handle else {
             let message = handle.flatMap { sqlite_nio_sqlite3_errmsg($0) }.map { String(cString: $0) } ?? "cannot open"
             if let handle { sqlite_nio_sqlite3_close(handle) }
-            throw SQLiteWriterError(code: status, message: "\(message) (\(path))")
+            throw SQLiteInlineError(code: status, message: "\(message) (\(path))")
         }
-        return SQLiteWriter(handle: handle, logger: logger)
+        // Kept statements are bound anew for every use; without this SQLite prepares some of them again each time.
+        let keep = citytwin_sqlite_keep_plans(UnsafeMutableRawPointer(handle))
+        guard keep == SQLITE_OK else {
+            sqlite_nio_sqlite3_close(handle)
+            throw SQLiteInlineError(code: keep, message: "cannot keep query plans (\(path))")
+        }
+        return SQLiteInlineConnection(handle: handle, logger: logger)
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
@@ -91,13 +100,13 @@ final class SQLiteWriter: SQLDatabase {
             for (index, value) in binds.enumerated() {
                 try Self.check(Self.bind(value, at: Int32(index + 1), to: statement), handle)
             }
-            var columns: SQLiteWriterRow.Columns?
+            var columns: SQLiteInlineRow.Columns?
             while true {
                 let status = sqlite_nio_sqlite3_step(statement)
                 if status == SQLITE_DONE { return }
                 guard status == SQLITE_ROW else { throw Self.error(status, handle) }
-                if columns == nil { columns = SQLiteWriterRow.Columns(statement) }
-                onRow(SQLiteWriterRow(columns: columns!, values: SQLiteWriterRow.values(of: statement, count: columns!.names.count), decoder: decoder))
+                if columns == nil { columns = SQLiteInlineRow.Columns(statement) }
+                onRow(SQLiteInlineRow(columns: columns!, values: SQLiteInlineRow.values(of: statement, count: columns!.names.count), decoder: decoder))
             }
         }
     }
@@ -141,8 +150,8 @@ final class SQLiteWriter: SQLDatabase {
         guard status == SQLITE_OK else { throw error(status, handle) }
     }
 
-    private static func error(_ status: Int32, _ handle: OpaquePointer) -> SQLiteWriterError {
-        SQLiteWriterError(code: status, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
+    private static func error(_ status: Int32, _ handle: OpaquePointer) -> SQLiteInlineError {
+        SQLiteInlineError(code: status, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
     }
 
     /// SQLite's marker for "copy this buffer now".
@@ -167,7 +176,7 @@ final class SQLiteWriter: SQLDatabase {
 }
 
 /// A failed SQLite call on the writer: SQLite's extended result code and message.
-public struct SQLiteWriterError: Error, CustomStringConvertible {
+public struct SQLiteInlineError: Error, CustomStringConvertible {
     public let code: Int32
     public let message: String
     public var description: String { "SQLite error \(code): \(message)" }
