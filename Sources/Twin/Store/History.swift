@@ -128,10 +128,13 @@ enum History {
         }
         for json in payload.instances {
             let sql: SQLQueryString = kind == .postgres
+                // The series by one index lookup per row (LATERAL … LIMIT 1), also before the planner has
+                // statistics: without them it scanned every series of the tenant for each statement.
                 ? """
                     INSERT INTO history (series, observed, recorded, num, body)
-                    SELECT s.id, (j->>3)::bigint, (j->>4)::bigint, (j->>5)::float8, j->>6 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) WITH ORDINALITY AS x(j, n)
-                    JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j->>0 AND s.name = j->>1 AND s.dataset_id = j->>2
+                    SELECT s.id, (x.j->>3)::bigint, (x.j->>4)::bigint, (x.j->>5)::float8, x.j->>6 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) WITH ORDINALITY AS x(j, n)
+                    CROSS JOIN LATERAL (
+                      SELECT h.id FROM history_series h WHERE h.tenant = \(bind: tenant.name) AND h.entity_id = x.j->>0 AND h.name = x.j->>1 AND h.dataset_id = x.j->>2 LIMIT 1) AS s
                     ORDER BY x.n
                     """
                 : """
