@@ -124,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "citytwin",
             dependencies: [
-                "CityTwinApp", "CityKit", "Storage",
+                "CityTwinApp", "CityKit", "Storage", "MQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 source scripts/lib/postgres.sh
 source scripts/lib/mosquitto.sh
-need_packages postgresql-15 postgresql-15-postgis-3 libgeos-dev libproj-dev libmosquitto-dev mosquitto wrk
+need_packages postgresql-15 postgresql-15-postgis-3 libgeos-dev libproj-dev libmosquitto-dev mosquitto openssl wrk
 swift build -c release --product citytwin
 swift build -c release --product citytwin-bench
 trap 'stop_postgres; stop_mosquitto' EXIT

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import MQTT
 import Metrics
 import Prometheus
 import ServiceLifecycle
@@ -97,7 +98,7 @@ func makeRouter(
     // This copy's name in the outbox's claims.
     let copy = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8).lowercased())"
     let matcher = SubscriptionMatcher(contexts: contexts, copy: copy, logger: logger)
-    let deliverer = NotificationDeliverer(outbox: NotificationOutbox(database: database, copy: copy), sender: NotificationSenders(), logger: logger)
+    let deliverer = NotificationDeliverer(outbox: NotificationOutbox(database: database, copy: copy), sender: NotificationSenders(mqtt: MQTTNotificationSender(caFile: configuration.mqttCAFile)), logger: logger)
     matcher.deliver(through: deliverer)
     let store = try await SQLEntityStore.open(
         database, keepHistoryOfDeletedEntities: configuration.keepHistoryOfDeletedEntities, observer: matcher, cachedEntities: configuration.cachedEntities)
@@ -131,8 +132,9 @@ func makeRouter(
         measurements: measurements, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites
     ).addRoutes(to: router.group("iot").add(middleware: SensingErrorMiddleware()).add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens)))
     var services: [any Service] = [NotificationService(deliverer: deliverer, matcher: matcher, database: database, ready: ready, logger: logger)]
-    if let broker = configuration.mqttBroker.flatMap(URL.init(string:)), let host = broker.host {
-        services.append(MQTTIntakeService(intake: MQTTIntake(measurements: measurements, host: host, port: broker.port ?? 1883, logger: logger), ready: ready))
+    if let broker = configuration.mqttBroker.flatMap(MQTTEndpoint.init(url:)) {
+        let intake = MQTTIntake(measurements: measurements, broker: broker, caFile: configuration.mqttCAFile, logger: logger)
+        services.append(MQTTIntakeService(intake: intake, ready: ready))
     }
     return (router, services)
 }

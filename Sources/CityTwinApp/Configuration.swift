@@ -33,8 +33,12 @@ public struct Configuration: Sendable {
     public var temporalInstanceLimit = 1000
     /// `CITYTWIN_CACHED_ENTITIES`: on SQLite, how many recently written entities are kept in memory (0: none).
     public var cachedEntities = SQLEntityStore.defaultCachedEntities
-    /// `CITYTWIN_MQTT_BROKER`: `mqtt://host:port` of the broker devices publish measurements to; none: no MQTT intake.
+    /// `CITYTWIN_MQTT_BROKER`: `mqtt://host:port` or `mqtts://host:port` (TLS) of the broker devices publish
+    /// measurements to; none: no MQTT intake.
     public var mqttBroker: String?
+    /// `CITYTWIN_MQTT_CA_FILE`: CA certificates (PEM) that `mqtts://` brokers' certificates must chain to, for
+    /// the intake and for notifications; none: the system's CAs.
+    public var mqttCAFile: String?
 
     public init() {}
 

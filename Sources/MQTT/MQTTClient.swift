@@ -5,8 +5,17 @@ import Synchronization
 /// An MQTT 3.1.1 client over libmosquitto (Debian `libmosquitto-dev`), with its network loop on
 /// libmosquitto's own thread: publishes at QoS 1 answer when the broker has acknowledged them, messages
 /// on subscribed topics arrive through `onMessage` (on that thread; keep it short). It reconnects by
-/// itself and subscribes again after each reconnect.
+/// itself and subscribes again after each reconnect. With `tls` it speaks MQTT over TLS and checks the
+/// broker's certificate and host name.
 public final class MQTTClient: Sendable {
+    /// TLS to the broker: its certificate must chain to `caFile` (PEM), or to the system's CAs when nil.
+    public struct TLS: Sendable, Equatable {
+        public var caFile: String?
+        public init(caFile: String? = nil) { self.caFile = caFile }
+        /// Where Debian keeps the system's CA certificates.
+        static let systemCertificates = "/etc/ssl/certs"
+    }
+
     public struct Message: Sendable {
         public let topic: String
         public let payload: [UInt8]
@@ -29,6 +38,8 @@ public final class MQTTClient: Sendable {
         var connectWaiters: [CheckedContinuation<Void, any Error>] = []
         var publishes: [Int32: CheckedContinuation<Void, any Error>] = [:]
         var topics: [(String, Int32)] = []
+        /// libmosquitto's last error message (e.g. a refused certificate), for the operator.
+        var lastError: String?
     }
 
     private static let initialized: Bool = {
@@ -36,9 +47,19 @@ public final class MQTTClient: Sendable {
         return true
     }()
 
-    public init(host: String, port: Int, clientID: String, onMessage: @escaping @Sendable (Message) -> Void = { _ in }) throws {
+    public init(host: String, port: Int, clientID: String, tls: TLS? = nil, onMessage: @escaping @Sendable (Message) -> Void = { _ in }) throws {
         _ = Self.initialized
         guard let handle = mosquitto_new(clientID, true, nil) else { throw Failure(description: "libmosquitto could not make a client") }
+        if let tls {
+            var rc = mosquitto_tls_set(handle, tls.caFile, tls.caFile == nil ? TLS.systemCertificates : nil, nil, nil, nil)
+            // 1 = SSL_VERIFY_PEER: the broker's certificate must verify; its host name is checked too.
+            if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_tls_opts_set(handle, 1, nil, nil) }
+            if rc == MOSQ_ERR_SUCCESS.rawValue { rc = mosquitto_tls_insecure_set(handle, false) }
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+                mosquitto_destroy(handle)
+                throw Failure(description: "MQTT TLS setup (CA \(tls.caFile ?? TLS.systemCertificates)): \(Self.text(rc))")
+            }
+        }
         self.handle = handle
         self.host = host
         self.port = port
@@ -48,6 +69,7 @@ public final class MQTTClient: Sendable {
         mosquitto_disconnect_callback_set(handle, mqttDisconnected)
         mosquitto_publish_callback_set(handle, mqttPublished)
         mosquitto_message_callback_set(handle, mqttMessage)
+        mosquitto_log_callback_set(handle, mqttLog)
         mosquitto_reconnect_delay_set(handle, 1, 30, true)
     }
 
@@ -66,7 +88,8 @@ public final class MQTTClient: Sendable {
         if state.withLock({ $0.connected }) { return }
         let timer = Task {
             try await Task.sleep(for: timeout)
-            self.failConnectWaiters(Failure(description: "no MQTT connection to \(self.host):\(self.port) within \(timeout)"))
+            let reason = self.state.withLock { $0.lastError }.map { " (\($0))" } ?? ""
+            self.failConnectWaiters(Failure(description: "no MQTT connection to \(self.host):\(self.port) within \(timeout)\(reason)"))
         }
         defer { timer.cancel() }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
@@ -149,6 +172,7 @@ public final class MQTTClient: Sendable {
         guard rc == 0 else { return }
         let (waiters, topics) = state.withLock { state -> ([CheckedContinuation<Void, any Error>], [(String, Int32)]) in
             state.connected = true
+            state.lastError = nil
             defer { state.connectWaiters = [] }
             return (state.connectWaiters, state.topics)
         }
@@ -176,6 +200,8 @@ public final class MQTTClient: Sendable {
 
     fileprivate func received(_ message: Message) { onMessage(message) }
 
+    fileprivate func logged(_ text: String) { state.withLock { $0.lastError = text } }
+
     static func text(_ rc: Int32) -> String {
         String(cString: mosquitto_strerror(rc))
     }
@@ -197,6 +223,11 @@ private let mqttDisconnected: @convention(c) (OpaquePointer?, UnsafeMutableRawPo
 
 private let mqttPublished: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32) -> Void = { _, userdata, mid in
     client(userdata)?.finishPublish(mid)
+}
+
+private let mqttLog: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?) -> Void = { _, userdata, level, text in
+    guard level == MOSQ_LOG_ERR, let text else { return }
+    client(userdata)?.logged(String(cString: text))
 }
 
 private let mqttMessage: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, UnsafePointer<mosquitto_message>?) -> Void = { _, userdata, message in

@@ -4,6 +4,7 @@ import CityTwinApp
 import Foundation
 import Hummingbird
 import Logging
+import MQTT
 import Storage
 
 @main
@@ -100,8 +101,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("cached-entities"), help: "On SQLite, how many recently written entities are kept in memory for their next write or retrieval; 0 for none (env CITYTWIN_CACHED_ENTITIES, default 10000).")
     var cachedEntities: Int?
 
-    @Option(name: .customLong("mqtt-broker"), help: "mqtt://host:port of the broker devices publish to (/{apikey}/{device_id}/attrs) (env CITYTWIN_MQTT_BROKER; none: no MQTT intake).")
+    @Option(name: .customLong("mqtt-broker"), help: "mqtt://host:port or mqtts://host:port (TLS) of the broker devices publish to (/{apikey}/{device_id}/attrs) (env CITYTWIN_MQTT_BROKER; none: no MQTT intake).")
     var mqttBroker: String?
+
+    @Option(name: .customLong("mqtt-ca-file"), help: "CA certificates (PEM) that mqtts:// brokers' certificates must chain to, for the intake and for notifications (env CITYTWIN_MQTT_CA_FILE; default: the system's CAs).")
+    var mqttCAFile: String?
 
     @Flag(name: .customLong("allow-anonymous-writes"), help: "Let callers without credentials write (env CITYTWIN_ALLOW_ANONYMOUS_WRITES=true). For a laptop demo only.")
     var allowAnonymousWrites = false
@@ -132,8 +136,12 @@ struct Serve: AsyncParsableCommand {
             configuration.cachedEntities = count
         }
         if let broker = settings.string(mqttBroker, key: "mqtt-broker", env: "CITYTWIN_MQTT_BROKER") {
-            guard let url = URL(string: broker), url.scheme == "mqtt", url.host != nil else { throw ValidationError("--mqtt-broker must be mqtt://host:port") }
+            guard MQTTEndpoint(url: broker) != nil else { throw ValidationError("--mqtt-broker must be mqtt://host:port or mqtts://host:port") }
             configuration.mqttBroker = broker
+        }
+        if let file = settings.string(mqttCAFile, key: "mqtt-ca-file", env: "CITYTWIN_MQTT_CA_FILE") {
+            guard FileManager.default.isReadableFile(atPath: file) else { throw ValidationError("--mqtt-ca-file \(file) cannot be read") }
+            configuration.mqttCAFile = file
         }
         let app = try await buildApplication(configuration)
         try await app.runService()

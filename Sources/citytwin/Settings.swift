@@ -10,7 +10,7 @@ struct Settings {
     /// The file's keys that a command reads; any other key in the file is refused as a likely typo.
     static let keys: Set<String> = [
         "data-dir", "database", "log-level", "host", "port", "body-limit", "max-limit", "jwt-secret", "public-url",
-        "history-retention-days", "keep-history-of-deleted-entities", "cached-entities", "temporal-instance-limit", "mqtt-broker",
+        "history-retention-days", "keep-history-of-deleted-entities", "cached-entities", "temporal-instance-limit", "mqtt-broker", "mqtt-ca-file",
         "allow-anonymous-writes",
     ]
 

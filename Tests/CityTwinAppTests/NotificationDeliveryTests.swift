@@ -358,4 +358,41 @@ import Twin
         await #expect(throws: (any Error).self) { try await sender.send(item, notifiedAt: Date()) }
         #expect(ContinuousClock.now - start < .seconds(8))
     }
+
+    /// An `mqtts://` endpoint is published to over TLS once the broker's certificate chains to the configured
+    /// CA; a sender that trusts only the system's CAs fails, saying why, and publishes nothing.
+    @Test func notificationsArePublishedOverMQTTWithTLS() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let text = environment["CITYTWIN_TEST_MQTTS_URL"], let broker = MQTTEndpoint(url: text), let caFile = environment["CITYTWIN_TEST_MQTT_CA_FILE"] else {
+            if environment["CI"] != nil { Issue.record("CITYTWIN_TEST_MQTTS_URL is not set: the test command starts Mosquitto with TLS") }
+            return
+        }
+        let topic = "citytwin/test/\(UUID().uuidString.prefix(8))/tls"
+        let messages = Mutex<[MQTTClient.Message]>([])
+        let listener = try MQTTClient(
+            host: broker.host, port: broker.port, clientID: "listener-\(UUID().uuidString.prefix(8))", tls: MQTTClient.TLS(caFile: caFile)
+        ) { message in messages.withLock { $0.append(message) } }
+        try listener.subscribe(topic)
+        try await listener.connect()
+        defer { listener.close() }
+        try await Task.sleep(for: .milliseconds(200))
+        func item(_ n: Int) -> OutboxItem {
+            OutboxItem(
+                rowID: Int64(n), tenant: "", subscriptionID: "urn:ngsi-ld:Subscription:tls", notificationID: "urn:ngsi-ld:Notification:\(n)",
+                endpoint: "\(text)/\(topic)", envelope: #"{"headers":[]}"#, data: #"[{"id":"urn:ngsi-ld:ManholeCover:\#(n)","type":"ManholeCover"}]"#, attempts: 0)
+        }
+        let untrusting = MQTTNotificationSender()
+        defer { untrusting.close() }
+        await #expect { try await untrusting.send(item(1), notifiedAt: Date()) } throws: { "\($0)".contains("certificate verify failed") }
+
+        let sender = MQTTNotificationSender(caFile: caFile)
+        defer { sender.close() }
+        try await sender.send(item(2), notifiedAt: Date())
+        let arrived = try await NotificationReceiver.eventually(.seconds(5)) { messages.withLock { $0.count } >= 1 }
+        #expect(arrived)
+        try await Task.sleep(for: .milliseconds(200))
+        let bodies = try messages.withLock { $0 }.map { try JSONCoding.parse(Data($0.payload)) }
+        #expect(bodies.map { $0["id"] } == ["urn:ngsi-ld:Notification:2"])
+        #expect(bodies.first?["data"]?.arrayValue?.first?["id"] == "urn:ngsi-ld:ManholeCover:2")
+    }
 }

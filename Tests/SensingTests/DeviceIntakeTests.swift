@@ -136,19 +136,19 @@ import Twin
     /// other: every intake on the broker sees every measurement topic, so another case's would be counted.
     @Test(.serialized, arguments: TestDatabases.kinds)
     func measurementsArriveByMQTT(_ kind: DialectKind) async throws {
-        guard let text = ProcessInfo.processInfo.environment["CITYTWIN_TEST_MQTT_URL"], let url = URL(string: text), let host = url.host else {
+        guard let text = ProcessInfo.processInfo.environment["CITYTWIN_TEST_MQTT_URL"], let broker = MQTTEndpoint(url: text) else {
             if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CITYTWIN_TEST_MQTT_URL is not set: the test command starts Mosquitto") }
             return
         }
-        let port = url.port ?? 1883
+        let (host, port) = (broker.host, broker.port)
         try await withIntake(kind) { intake in
             try await intake.provisioning.createGroups(Self.group, tenant: .default)
             let deviceID = "mq-\(UUID().uuidString.prefix(8).lowercased())"
             try await intake.provisioning.createDevices(["devices": [["device_id": .string(deviceID), "apikey": "air-key"]]], tenant: .default)
             let group = "test-\(deviceID)"
-            let mqtt = MQTTIntake(measurements: intake.measurements, host: host, port: port, shareGroup: group, logger: Self.logger)
+            let mqtt = MQTTIntake(measurements: intake.measurements, broker: broker, shareGroup: group, logger: Self.logger)
             // A second copy on the same broker: the two share the subscription, so each measurement is taken once.
-            let other = MQTTIntake(measurements: intake.measurements, host: host, port: port, shareGroup: group, logger: Self.logger)
+            let other = MQTTIntake(measurements: intake.measurements, broker: broker, shareGroup: group, logger: Self.logger)
             let publisher = try MQTTClient(host: host, port: port, clientID: "publisher-\(deviceID)")
             try await publisher.connect()
             defer { publisher.close() }
@@ -183,6 +183,54 @@ import Twin
                 #expect((entity.attributes[Self.name("pm25")]?.first?["value"]?.numberValue ?? 0) > 1000)
                 #expect(await (try? intake.entities.retrieve("urn:ngsi-ld:AirQualitySensor:nobody", tenant: .default)) == nil)
             }
+        }
+    }
+
+    /// Over TLS (`mqtts://`) the intake checks the broker's certificate against the configured CA and then
+    /// takes measurements as over plain MQTT; a client that trusts only the system's CAs is refused by the
+    /// same broker, with the reason.
+    @Test func measurementsArriveByMQTTOverTLS() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let text = environment["CITYTWIN_TEST_MQTTS_URL"], let broker = MQTTEndpoint(url: text), let caFile = environment["CITYTWIN_TEST_MQTT_CA_FILE"] else {
+            if environment["CI"] != nil { Issue.record("CITYTWIN_TEST_MQTTS_URL is not set: the test command starts Mosquitto with TLS") }
+            return
+        }
+        #expect(broker.usesTLS)
+        let untrusting = try MQTTClient(host: broker.host, port: broker.port, clientID: "untrusting-\(UUID().uuidString.prefix(8))", tls: MQTTClient.TLS())
+        defer { untrusting.close() }
+        await #expect { try await untrusting.connect(timeout: .seconds(3)) } throws: { "\($0)".contains("certificate verify failed") }
+
+        try await withIntake(.sqlite) { intake in
+            try await intake.provisioning.createGroups(Self.group, tenant: .default)
+            let deviceID = "tls-\(UUID().uuidString.prefix(8).lowercased())"
+            try await intake.provisioning.createDevices(["devices": [["device_id": .string(deviceID), "apikey": "air-key"]]], tenant: .default)
+            let mqtt = MQTTIntake(measurements: intake.measurements, broker: broker, caFile: caFile, shareGroup: "test-\(deviceID)", logger: Self.logger)
+            let publisher = try MQTTClient(host: broker.host, port: broker.port, clientID: "publisher-\(deviceID)", tls: MQTTClient.TLS(caFile: caFile))
+            try await publisher.connect()
+            defer { publisher.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await mqtt.run() }
+                defer { group.cancelAll() }
+                var through = false
+                for attempt in 0..<100 where !through {
+                    try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(500 + attempt)}"#.utf8))
+                    try await Task.sleep(for: .milliseconds(50))
+                    through = mqtt.acceptedCount > 0
+                }
+                #expect(through)
+                let entity = try await intake.entities.retrieve("urn:ngsi-ld:AirQualitySensor:\(deviceID)", tenant: .default)
+                #expect((entity.attributes[Self.name("pm25")]?.first?["value"]?.numberValue ?? 0) >= 500)
+            }
+        }
+    }
+
+    @Test func brokerURLs() {
+        #expect(MQTTEndpoint(url: "mqtt://broker.example")?.port == 1883)
+        #expect(MQTTEndpoint(url: "mqtts://broker.example")?.port == 8883)
+        #expect(MQTTEndpoint(url: "MQTTS://10.0.0.5:18883/city/air")?.usesTLS == true)
+        #expect(MQTTEndpoint(url: "mqtt://10.0.0.5:1884/city/air")?.topic == "city/air")
+        for bad in ["http://broker.example", "mqtt://", "mqtt://host:0", "mqtt://host:70000", "broker.example:1883"] {
+            #expect(MQTTEndpoint(url: bad) == nil, "\(bad)")
         }
     }
 }

@@ -11,8 +11,9 @@ import Synchronization
 /// malformed payload) is dropped, logged and counted in `citytwin_mqtt_measurements_dropped_total{reason}`.
 public final class MQTTIntake: Sendable {
     let measurements: MeasurementService
-    let host: String
-    let port: Int
+    let broker: MQTTEndpoint
+    /// Over TLS (`mqtts://`): the CA file the broker's certificate must chain to (nil: the system's CAs).
+    let caFile: String?
     let logger: Logger
     /// Measurements being written at once (their writes merge into shared transactions).
     let concurrency: Int
@@ -28,11 +29,13 @@ public final class MQTTIntake: Sendable {
     /// measurements between them instead of each taking every one.
     let shareGroup: String
 
-    public init(measurements: MeasurementService, host: String, port: Int, shareGroup: String = "citytwin", concurrency: Int = 256, logger: Logger) {
+    public init(
+        measurements: MeasurementService, broker: MQTTEndpoint, caFile: String? = nil, shareGroup: String = "citytwin", concurrency: Int = 256, logger: Logger
+    ) {
         self.measurements = measurements
         self.shareGroup = shareGroup
-        self.host = host
-        self.port = port
+        self.broker = broker
+        self.caFile = caFile
         self.concurrency = concurrency
         self.logger = logger
     }
@@ -45,7 +48,10 @@ public final class MQTTIntake: Sendable {
     public func run() async throws {
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTClient.Message.self, bufferingPolicy: .bufferingOldest(100_000))
         let overloaded = dropped("overload")
-        let client = try MQTTClient(host: host, port: port, clientID: "citytwin-intake-\(UUID().uuidString.prefix(12).lowercased())") { message in
+        let client = try MQTTClient(
+            host: broker.host, port: broker.port, clientID: "citytwin-intake-\(UUID().uuidString.prefix(12).lowercased())",
+            tls: broker.usesTLS ? MQTTClient.TLS(caFile: caFile) : nil
+        ) { message in
             if case .dropped = continuation.yield(message) { overloaded.increment() }
         }
         defer {
@@ -59,11 +65,11 @@ public final class MQTTIntake: Sendable {
                 break
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("MQTT broker not reachable; trying again", metadata: ["broker": "\(host):\(port)", "error": "\(error)"])
+                logger.warning("MQTT broker not reachable; trying again", metadata: ["broker": "\(broker)", "error": "\(error)"])
                 try? await Task.sleep(for: .seconds(5))
             }
         }
-        logger.info("taking measurements by MQTT", metadata: ["broker": "\(host):\(port)", "topic": "\(Self.topic)"])
+        logger.info("taking measurements by MQTT", metadata: ["broker": "\(broker)", "topic": "\(Self.topic)"])
         await withTaskGroup(of: Void.self) { group in
             var running = 0
             for await message in stream {

@@ -3,34 +3,39 @@ import Foundation
 import MQTT
 import Synchronization
 
-/// Delivers to `mqtt://host:port/topic` endpoints: publishes the notification's body (the same as over HTTP)
-/// at QoS 1 on the topic; success is the broker's acknowledgement. One connection per broker, kept open.
+/// Delivers to `mqtt://host:port/topic` and `mqtts://host:port/topic` (TLS) endpoints: publishes the
+/// notification's body (the same as over HTTP) at QoS 1 on the topic; success is the broker's
+/// acknowledgement. One connection per broker, kept open. Over TLS the broker's certificate must chain to
+/// `caFile`, or to the system's CAs.
 public final class MQTTNotificationSender: NotificationSender {
     private let clients = Mutex<[String: MQTTClient]>([:])
     let clientPrefix: String
+    let caFile: String?
 
-    public init(clientPrefix: String = "citytwin") {
+    public init(clientPrefix: String = "citytwin", caFile: String? = nil) {
         self.clientPrefix = clientPrefix
+        self.caFile = caFile
     }
 
     public func send(_ item: OutboxItem, notifiedAt: Date) async throws {
-        guard let url = URL(string: item.endpoint), let host = url.host, url.scheme?.lowercased() == "mqtt" else {
-            throw HTTPNotificationSender.Failure(description: "\(item.endpoint) is not an mqtt:// endpoint (mqtts is not supported yet)")
+        guard let broker = MQTTEndpoint(url: item.endpoint), !broker.topic.isEmpty else {
+            throw HTTPNotificationSender.Failure(description: "\(item.endpoint) is not an mqtt:// or mqtts:// endpoint with a topic")
         }
-        let topic = String(url.path.dropFirst())
-        let client = try await self.client(host: host, port: url.port ?? 1883)
+        let client = try await self.client(broker)
         let envelope = try JSONCoding.parse(item.envelope)
-        try await client.publish(topic: topic, payload: Array(NotificationBody.text(item, envelope: envelope, notifiedAt: notifiedAt).utf8))
+        try await client.publish(topic: broker.topic, payload: Array(NotificationBody.text(item, envelope: envelope, notifiedAt: notifiedAt).utf8))
     }
 
     /// The broker's connection, made on first use; it reconnects by itself.
-    func client(host: String, port: Int) async throws -> MQTTClient {
-        let key = "\(host):\(port)"
+    func client(_ broker: MQTTEndpoint) async throws -> MQTTClient {
+        let key = broker.description
         if let existing = clients.withLock({ $0[key] }) {
             if !existing.isConnected { try await existing.waitConnected(timeout: .seconds(5)) }
             return existing
         }
-        let client = try MQTTClient(host: host, port: port, clientID: "\(clientPrefix)-\(UUID().uuidString.prefix(12).lowercased())")
+        let client = try MQTTClient(
+            host: broker.host, port: broker.port, clientID: "\(clientPrefix)-\(UUID().uuidString.prefix(12).lowercased())",
+            tls: broker.usesTLS ? MQTTClient.TLS(caFile: caFile) : nil)
         let chosen = clients.withLock { clients -> MQTTClient in
             if let raced = clients[key] { return raced }
             clients[key] = client
