@@ -158,13 +158,7 @@ import Twin
                 defer { group.cancelAll() }
                 // Wait until the intake's subscription is live: a first measurement gets through.
                 let asset = "urn:ngsi-ld:AirQualitySensor:\(deviceID)"
-                var through = false
-                for attempt in 0..<100 where !through {
-                    try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(attempt)}"#.utf8))
-                    try await Task.sleep(for: .milliseconds(50))
-                    through = mqtt.acceptedCount > 0
-                }
-                #expect(through)
+                #expect(try await Self.publishUntilTaken(by: mqtt, from: publisher, deviceID: deviceID, values: 0))
                 try await Task.sleep(for: .milliseconds(300))
                 let (firstA, firstB) = (mqtt.acceptedCount, other.acceptedCount)
                 for value in 1...50 {
@@ -211,13 +205,7 @@ import Twin
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await mqtt.run() }
                 defer { group.cancelAll() }
-                var through = false
-                for attempt in 0..<100 where !through {
-                    try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(500 + attempt)}"#.utf8))
-                    try await Task.sleep(for: .milliseconds(50))
-                    through = mqtt.acceptedCount > 0
-                }
-                #expect(through)
+                #expect(try await Self.publishUntilTaken(by: mqtt, from: publisher, deviceID: deviceID, values: 500))
                 let entity = try await intake.entities.retrieve("urn:ngsi-ld:AirQualitySensor:\(deviceID)", tenant: .default)
                 #expect((entity.attributes[Self.name("pm25")]?.first?["value"]?.numberValue ?? 0) >= 500)
             }
@@ -232,5 +220,16 @@ import Twin
         for bad in ["http://broker.example", "mqtt://", "mqtt://host:0", "mqtt://host:70000", "broker.example:1883"] {
             #expect(MQTTEndpoint(url: bad) == nil, "\(bad)")
         }
+    }
+
+    /// Publishes measurements `{"p": values + n}` until `intake` has taken one (its subscription is live), for
+    /// at most 100 tries; whether it did.
+    static func publishUntilTaken(by intake: MQTTIntake, from publisher: MQTTClient, deviceID: String, values: Int) async throws -> Bool {
+        for attempt in 0..<100 {
+            try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(values + attempt)}"#.utf8))
+            try await Task.sleep(for: .milliseconds(50))
+            if intake.acceptedCount > 0 { return true }
+        }
+        return false
     }
 }
