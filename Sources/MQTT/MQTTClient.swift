@@ -76,7 +76,11 @@ public final class MQTTClient: Sendable {
     /// Connects (and keeps reconnecting); answers once connected, or throws after `timeout`.
     public func connect(timeout: Duration = .seconds(10)) async throws {
         var rc = mosquitto_connect_async(handle, host, Int32(port), 30)
-        guard rc == MOSQ_ERR_SUCCESS.rawValue || rc == MOSQ_ERR_ERRNO.rawValue else { throw Failure(description: "MQTT connect to \(host):\(port): \(Self.text(rc))") }
+        guard rc == MOSQ_ERR_SUCCESS.rawValue || rc == MOSQ_ERR_ERRNO.rawValue else {
+            // A TLS handshake can fail right here; libmosquitto has logged why (e.g. the certificate).
+            let reason = state.withLock { $0.lastError }.map { " (\($0))" } ?? ""
+            throw Failure(description: "MQTT connect to \(host):\(port): \(Self.text(rc))\(reason)")
+        }
         rc = mosquitto_loop_start(handle)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw Failure(description: "MQTT loop: \(Self.text(rc))") }
         try await waitConnected(timeout: timeout)

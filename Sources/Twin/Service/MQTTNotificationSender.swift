@@ -41,7 +41,18 @@ public final class MQTTNotificationSender: NotificationSender {
             clients[key] = client
             return client
         }
-        if chosen === client { try await client.connect(timeout: .seconds(5)) } else { client.close() }
+        guard chosen === client else {
+            client.close()
+            return chosen
+        }
+        do {
+            try await client.connect(timeout: .seconds(5))
+        } catch {
+            // Not kept: the next notification to this broker tries a new connection.
+            clients.withLock { clients in if clients[key] === client { clients[key] = nil } }
+            client.close()
+            throw error
+        }
         return chosen
     }
 
