@@ -42,7 +42,7 @@ import Testing
 
     @Test(arguments: [
         "", "a==", "(a==1", "a==1)", "a=1", "a==\"unterminated", "a~=(", "a~=[", "!a==1", "a==1;", ";a==1", "a==1|||b==2", "a[==1", "a==(", "a==b c",
-        "name~=\\p{Han}",
+        "name~=\\p{Han}", "name~=(?<=a", "name~=(?<!a))", "name~=(?<=a)\\p{Han}",
     ])
     func malformedQueriesAreRefused(_ text: String) {
         #expect(throws: NGSIError.self) { try QParser.parse(text) }

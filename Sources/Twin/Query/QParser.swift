@@ -158,7 +158,7 @@ public struct QParser {
         if pattern.hasPrefix("\""), pattern.hasSuffix("\""), pattern.count >= 2 { pattern = String(pattern.dropFirst().dropLast()) }
         guard !pattern.isEmpty else { throw fail("empty pattern") }
         guard pattern.count <= 256 else { throw NGSIError(.tooComplexQuery, "a q pattern is longer than 256 characters") }
-        guard (try? Regex(pattern)) != nil else { throw fail("\(pattern) is not a valid regular expression") }
+        guard RegexSyntax.isValid(pattern) else { throw fail("\(pattern) is not a valid regular expression") }
         guard PostgresRegex.isExpressible(pattern) else { throw fail("\(pattern) uses \\p, \\k or \\u{…}, which are not supported") }
         return pattern
     }

@@ -36,7 +36,7 @@ extension EntityService {
             query.ids = ids
         }
         if let pattern = p.idPattern {
-            guard pattern.count <= 256, (try? Regex(pattern)) != nil else { throw .badData("idPattern is not a valid regular expression") }
+            guard pattern.count <= 256, RegexSyntax.isValid(pattern) else { throw .badData("idPattern is not a valid regular expression") }
             guard PostgresRegex.isExpressible(pattern) else { throw .badData("idPattern uses \\p, \\k or \\u{…}, which are not supported") }
             query.idPattern = pattern
         }
