@@ -127,6 +127,17 @@ import Testing
             #expect(body["name"] == "深南大道1号灯")
             #expect(got.headers[HTTPField.Name("Link")!]?.contains("ngsi-ld-core-context-v1.8.jsonld") == true)
 
+            // an id in Chinese: its Location is percent-encoded, and the encoded path finds it
+            let chinese = #"{"id": "urn:ngsi-ld:Streetlight:福田-1", "type": "Streetlight", "status": {"type": "Property", "value": "亮"}}"#
+            let createdChinese = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: chinese))
+            #expect(createdChinese.headers[.location] == "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:%E7%A6%8F%E7%94%B0-1")
+            let gotChinese = try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:%E7%A6%8F%E7%94%B0-1", method: .get)
+            #expect(gotChinese.status == .ok)
+            #expect(try JSONCoding.parse(Data(buffer: gotChinese.body))["id"] == "urn:ngsi-ld:Streetlight:福田-1")
+            let badEncoding = try await client.execute(uri: "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:%E7%A6", method: .get)
+            #expect(badEncoding.status == .badRequest)
+            #expect(try problemType(badEncoding) == "https://uri.etsi.org/ngsi-ld/errors/BadRequestData")
+
             let malformed = try await client.execute(uri: "/ngsi-ld/v1/entities", method: .post, headers: Self.json, body: ByteBuffer(string: "{\"id\":"))
             #expect(malformed.status == .badRequest)
             #expect(try problemType(malformed) == "https://uri.etsi.org/ngsi-ld/errors/InvalidRequest")

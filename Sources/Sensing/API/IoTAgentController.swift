@@ -114,7 +114,7 @@ public struct IoTAgentController<Context: TwinRequestContext>: Sendable {
     }
 
     func deviceID(_ context: Context) throws(SensingError) -> String {
-        guard let id = context.parameters.get("id"), Device.isKey(id) else { throw SensingError(.badRequest, "the device id is not valid") }
+        guard let id = context.parameters.get("id")?.removingPercentEncoding, Device.isKey(id) else { throw SensingError(.badRequest, "the device id is not valid") }
         return id
     }
 

@@ -60,11 +60,11 @@ public struct ContextController<Context: TwinRequestContext>: Sendable {
         let id = RandomIDGenerator().next()
         let url = resolver.hostedBase + id
         try await store.save(StoredContext(id: id, url: url, document: json, kind: .hosted, createdAt: Date()))
-        return Response(status: .created, headers: [.location: "/ngsi-ld/v1/jsonldContexts/\(id)"])
+        return Response(status: .created, headers: [.location: "/ngsi-ld/v1/jsonldContexts/\(NGSIRequest.segment(id))"])
     }
 
     func find(_ context: Context) async throws -> StoredContext {
-        guard let key = context.parameters.get("contextId") else { throw NGSIError.badData("missing context id") }
+        guard let key = NGSIRequest.path("contextId", context.parameters) else { throw NGSIError.badData("missing context id") }
         let decoded = key.removingPercentEncoding ?? key
         let found = decoded.contains("://") ? try await store.find(url: decoded) : try await store.find(id: decoded)
         guard let found else { throw NGSIError.notFound("no @context \(decoded)") }

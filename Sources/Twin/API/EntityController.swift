@@ -49,7 +49,7 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
     }
 
     func id(_ context: Context) throws(NGSIError) -> String {
-        guard let id = context.parameters.get("id"), !id.isEmpty else { throw .badData("missing entity id") }
+        guard let id = NGSIRequest.path("id", context.parameters), !id.isEmpty else { throw .badData("missing entity id") }
         guard EntityInput.isURI(id) else { throw .badData("\(id) is not a valid entity id (a URI)") }
         return id
     }
@@ -95,7 +95,7 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let (json, ld, tenant) = try await writeBody(request, context)
         let id = try await service.create(json, context: ld, tenant: tenant)
-        return Response(status: .created, headers: [.location: "/ngsi-ld/v1/entities/\(id)"])
+        return Response(status: .created, headers: [.location: "/ngsi-ld/v1/entities/\(NGSIRequest.segment(id))"])
     }
 
     @Sendable func retrieve(_ request: Request, context: Context) async throws -> Response {
@@ -188,7 +188,7 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
     }
 
     func attribute(_ context: Context) throws(NGSIError) -> String {
-        guard let name = context.parameters.get("attr"), !name.isEmpty else { throw .badData("missing attribute name") }
+        guard let name = NGSIRequest.path("attr", context.parameters), !name.isEmpty else { throw .badData("missing attribute name") }
         return name
     }
 

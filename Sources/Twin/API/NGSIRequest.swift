@@ -14,6 +14,20 @@ struct NGSIRequest {
     static let countHeader = HTTPField.Name("NGSILD-Results-Count")!
 
     /// The tenant named by `NGSILD-Tenant`, or the default.
+    /// A path parameter, percent-decoded: clients send `urn:ngsi-ld:Road:深南` as
+    /// `urn:ngsi-ld:Road:%E6%B7%B1%E5%8D%97`. Nil when absent or not valid percent-encoding.
+    static func path(_ name: String, _ parameters: Parameters) -> String? {
+        parameters.get(name).flatMap { $0.removingPercentEncoding }
+    }
+
+    /// `id` as one path segment of a URL (a `Location`): percent-encoded where a path needs it (Chinese text,
+    /// `/`, `?`, `#`, `%`), the inverse of `path`.
+    static func segment(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: segmentCharacters) ?? id
+    }
+
+    private static let segmentCharacters = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%;"))
+
     static func tenant(_ request: Request) throws(NGSIError) -> Tenant {
         guard let name = request.headers[tenantHeader], !name.isEmpty else { return .default }
         guard Tenant.validate(name) else { throw .badData("invalid tenant name \(name)") }

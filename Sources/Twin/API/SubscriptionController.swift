@@ -26,7 +26,7 @@ public struct SubscriptionController<Context: TwinRequestContext>: Sendable {
     }
 
     func id(_ context: Context) throws(NGSIError) -> String {
-        guard let id = context.parameters.get("id"), EntityInput.isURI(id) else { throw .badData("the subscription id must be a URI") }
+        guard let id = NGSIRequest.path("id", context.parameters), EntityInput.isURI(id) else { throw .badData("the subscription id must be a URI") }
         return id
     }
 
@@ -37,7 +37,7 @@ public struct SubscriptionController<Context: TwinRequestContext>: Sendable {
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let (json, ld, tenant) = try await NGSIRequest.writeBody(request, context: context, limit: bodyLimit, contexts: contexts, anonymousAllowed: allowAnonymousWrites)
         let id = try await service.create(json, context: ld, tenant: tenant)
-        return Response(status: .created, headers: [.location: "/ngsi-ld/v1/subscriptions/\(id)"])
+        return Response(status: .created, headers: [.location: "/ngsi-ld/v1/subscriptions/\(NGSIRequest.segment(id))"])
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> Response {

@@ -30,12 +30,12 @@ public struct TemporalController<Context: TwinRequestContext>: Sendable {
     }
 
     func id(_ context: Context) throws(NGSIError) -> String {
-        guard let id = context.parameters.get("id"), EntityInput.isURI(id) else { throw .badData("the entity id must be a URI") }
+        guard let id = NGSIRequest.path("id", context.parameters), EntityInput.isURI(id) else { throw .badData("the entity id must be a URI") }
         return id
     }
 
     func attribute(_ context: Context) throws(NGSIError) -> String {
-        guard let name = context.parameters.get("attr"), EntityInput.isValidName(name) else { throw .badData("the attribute name is not valid") }
+        guard let name = NGSIRequest.path("attr", context.parameters), EntityInput.isValidName(name) else { throw .badData("the attribute name is not valid") }
         return name
     }
 
@@ -123,7 +123,7 @@ public struct TemporalController<Context: TwinRequestContext>: Sendable {
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let (json, ld, tenant) = try await writeBody(request, context)
         let (id, created) = try await service.create(json, context: ld, tenant: tenant)
-        return created ? Response(status: .created, headers: [.location: "/ngsi-ld/v1/temporal/entities/\(id)"]) : NGSIResponse.noContent()
+        return created ? Response(status: .created, headers: [.location: "/ngsi-ld/v1/temporal/entities/\(NGSIRequest.segment(id))"]) : NGSIResponse.noContent()
     }
 
     @Sendable func append(_ request: Request, context: Context) async throws -> Response {
@@ -153,13 +153,13 @@ public struct TemporalController<Context: TwinRequestContext>: Sendable {
 
     @Sendable func modifyInstance(_ request: Request, context: Context) async throws -> Response {
         let (json, ld, tenant) = try await writeBody(request, context)
-        try await service.modifyInstance(try id(context), attribute: try attribute(context), instanceId: context.parameters.get("instanceId") ?? "", json, context: ld, tenant: tenant)
+        try await service.modifyInstance(try id(context), attribute: try attribute(context), instanceId: NGSIRequest.path("instanceId", context.parameters) ?? "", json, context: ld, tenant: tenant)
         return NGSIResponse.noContent()
     }
 
     @Sendable func deleteInstance(_ request: Request, context: Context) async throws -> Response {
         let (ld, tenant) = try await deleting(request, context)
-        try await service.deleteInstance(try id(context), attribute: try attribute(context), instanceId: context.parameters.get("instanceId") ?? "", context: ld, tenant: tenant)
+        try await service.deleteInstance(try id(context), attribute: try attribute(context), instanceId: NGSIRequest.path("instanceId", context.parameters) ?? "", context: ld, tenant: tenant)
         return NGSIResponse.noContent()
     }
 }
