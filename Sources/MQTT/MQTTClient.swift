@@ -73,13 +73,17 @@ public final class MQTTClient: Sendable {
         mosquitto_reconnect_delay_set(handle, 1, 30, true)
     }
 
+    /// A client of `broker`, over TLS for `mqtts://` (the certificate checked against `caFile`, else the system's CAs).
+    public convenience init(broker: MQTTEndpoint, clientID: String, caFile: String? = nil, onMessage: @escaping @Sendable (Message) -> Void = { _ in }) throws {
+        try self.init(host: broker.host, port: broker.port, clientID: clientID, tls: broker.usesTLS ? TLS(caFile: caFile) : nil, onMessage: onMessage)
+    }
+
     /// Connects (and keeps reconnecting); answers once connected, or throws after `timeout`.
     public func connect(timeout: Duration = .seconds(10)) async throws {
         var rc = mosquitto_connect_async(handle, host, Int32(port), 30)
         guard rc == MOSQ_ERR_SUCCESS.rawValue || rc == MOSQ_ERR_ERRNO.rawValue else {
             // A TLS handshake can fail right here; libmosquitto has logged why (e.g. the certificate).
-            let reason = state.withLock { $0.lastError }.map { " (\($0))" } ?? ""
-            throw Failure(description: "MQTT connect to \(host):\(port): \(Self.text(rc))\(reason)")
+            throw Failure(description: "MQTT connect to \(host):\(port): \(Self.text(rc))\(lastErrorSuffix)")
         }
         rc = mosquitto_loop_start(handle)
         guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw Failure(description: "MQTT loop: \(Self.text(rc))") }
@@ -88,12 +92,14 @@ public final class MQTTClient: Sendable {
 
     public var isConnected: Bool { state.withLock { $0.connected } }
 
+    /// " (libmosquitto's last error)" for a failure's description, or "".
+    private var lastErrorSuffix: String { state.withLock { $0.lastError }.map { " (\($0))" } ?? "" }
+
     public func waitConnected(timeout: Duration) async throws {
         if state.withLock({ $0.connected }) { return }
         let timer = Task {
             try await Task.sleep(for: timeout)
-            let reason = self.state.withLock { $0.lastError }.map { " (\($0))" } ?? ""
-            self.failConnectWaiters(Failure(description: "no MQTT connection to \(self.host):\(self.port) within \(timeout)\(reason)"))
+            self.failConnectWaiters(Failure(description: "no MQTT connection to \(self.host):\(self.port) within \(timeout)\(self.lastErrorSuffix)"))
         }
         defer { timer.cancel() }
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in

@@ -45,6 +45,9 @@ public final class Database: Sendable {
 
     /// How much of an SQLite file is memory-mapped (address space, not memory: pages stay in the OS cache).
     static let mmapSize = 16 << 30
+    /// The settings of SQLite's reading connections (queries and lookups): reads map the file instead of
+    /// copying each page in through a system call.
+    static let readerPragmas = ["PRAGMA busy_timeout=10000", "PRAGMA cache_size=-16384", "PRAGMA mmap_size=\(mmapSize)"]
 
     /// Opens the database. PostgreSQL needs `run()` to be running (it is a `Service`).
     public static func open(_ backend: Backend, logger: Logger = Logger(label: "citytwin.storage")) async throws -> Database {
@@ -70,19 +73,14 @@ public final class Database: Sendable {
             var readers: [SQLiteConnection] = []
             for _ in 0..<3 {
                 let reader = try await SQLiteConnection.open(storage: storage, logger: logger)
-                _ = try await reader.query("PRAGMA busy_timeout=10000")
-                _ = try await reader.query("PRAGMA cache_size=-16384")
-                // Reads map the file instead of copying each page in through a system call.
-                _ = try await reader.query("PRAGMA mmap_size=\(mmapSize)")
+                for pragma in readerPragmas { _ = try await reader.query(pragma) }
                 try await reader.install(customFunction: SQLiteFunctions.regexp.customFunction())
                 readers.append(reader)
             }
             var lookups: [SQLiteInlineConnection] = []
             for _ in 0..<2 {
                 let lookup = try SQLiteInlineConnection.open(path: path, logger: logger)
-                for pragma in ["PRAGMA busy_timeout=10000", "PRAGMA cache_size=-16384", "PRAGMA mmap_size=\(mmapSize)"] {
-                    try await lookup.raw(SQLQueryString(pragma)).run()
-                }
+                for pragma in readerPragmas { try await lookup.raw(SQLQueryString(pragma)).run() }
                 try lookup.install(SQLiteFunctions.regexp)
                 lookups.append(lookup)
             }
@@ -153,8 +151,8 @@ public final class Database: Sendable {
         case .sqlite(_, _, let lookups, _):
             let index = nextLookup.add(1, ordering: .relaxed).oldValue
             return try await body(lookups[index % lookups.count])
-        case .postgres(let client):
-            return try await client.withConnection { try await body($0.sql()) }
+        case .postgres:
+            return try await read(body)
         }
     }
 

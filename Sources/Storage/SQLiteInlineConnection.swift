@@ -175,7 +175,7 @@ final class SQLiteInlineConnection: SQLDatabase {
     }
 }
 
-/// A failed SQLite call on the writer: SQLite's extended result code and message.
+/// A failed SQLite call on an inline connection: SQLite's extended result code and message.
 public struct SQLiteInlineError: Error, CustomStringConvertible {
     public let code: Int32
     public let message: String

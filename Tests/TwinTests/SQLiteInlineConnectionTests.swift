@@ -65,8 +65,8 @@ import Testing
                 var answers: [Int] = []
                 for round in 0..<2 {
                     for n in 0..<300 {
-                        let sql = "SELECT \(n) + ? AS v"
-                        answers.append(try await db.raw(SQLQueryString(sql.replacingOccurrences(of: "?", with: "\(round * 1000)"))).first()!.decode(column: "v", as: Int.self))
+                        let sql = "SELECT \(n) + \(round * 1000) AS v"
+                        answers.append(try await db.raw(SQLQueryString(sql)).first()!.decode(column: "v", as: Int.self))
                     }
                 }
                 return answers

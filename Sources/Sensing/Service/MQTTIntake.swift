@@ -48,10 +48,7 @@ public final class MQTTIntake: Sendable {
     public func run() async throws {
         let (stream, continuation) = AsyncStream.makeStream(of: MQTTClient.Message.self, bufferingPolicy: .bufferingOldest(100_000))
         let overloaded = dropped("overload")
-        let client = try MQTTClient(
-            host: broker.host, port: broker.port, clientID: "citytwin-intake-\(UUID().uuidString.prefix(12).lowercased())",
-            tls: broker.usesTLS ? MQTTClient.TLS(caFile: caFile) : nil
-        ) { message in
+        let client = try MQTTClient(broker: broker, clientID: "citytwin-intake-\(UUID().uuidString.prefix(12).lowercased())", caFile: caFile) { message in
             if case .dropped = continuation.yield(message) { overloaded.increment() }
         }
         defer {

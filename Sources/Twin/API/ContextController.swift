@@ -65,9 +65,8 @@ public struct ContextController<Context: TwinRequestContext>: Sendable {
 
     func find(_ context: Context) async throws -> StoredContext {
         guard let key = NGSIRequest.path("contextId", context.parameters) else { throw NGSIError.badData("missing context id") }
-        let decoded = key.removingPercentEncoding ?? key
-        let found = decoded.contains("://") ? try await store.find(url: decoded) : try await store.find(id: decoded)
-        guard let found else { throw NGSIError.notFound("no @context \(decoded)") }
+        let found = key.contains("://") ? try await store.find(url: key) : try await store.find(id: key)
+        guard let found else { throw NGSIError.notFound("no @context \(key)") }
         return found
     }
 

@@ -44,8 +44,9 @@ public struct DiscoveryController<Context: TwinRequestContext>: Sendable {
     @Sendable func type(_ request: Request, context: Context) async throws -> Response {
         let (response, stats) = try await prepare(request)
         let ld = response.context
-        let name = ld.expand(NGSIRequest.path("type", context.parameters) ?? "")
-        guard let s = stats.first(where: { $0.type == name }) else { throw NGSIError.notFound("no entities of type \(NGSIRequest.path("type", context.parameters) ?? "")") }
+        let asked = NGSIRequest.path("type", context.parameters) ?? ""
+        let name = ld.expand(asked)
+        guard let s = stats.first(where: { $0.type == name }) else { throw NGSIError.notFound("no entities of type \(asked)") }
         return response.plain([
             "id": .string(s.type), "type": "EntityTypeInfo", "typeName": .string(ld.compact(s.type)), "entityCount": .integer(Int64(s.entityCount)),
             "attributeDetails": .array(s.attributes.keys.sorted().map { attribute in
@@ -89,8 +90,9 @@ public struct DiscoveryController<Context: TwinRequestContext>: Sendable {
 
     @Sendable func attribute(_ request: Request, context: Context) async throws -> Response {
         let (response, stats) = try await prepare(request)
-        let name = response.context.expand(NGSIRequest.path("attr", context.parameters) ?? "")
-        guard let entry = attributeTable(stats)[name] else { throw NGSIError.notFound("no attribute \(NGSIRequest.path("attr", context.parameters) ?? "")") }
+        let asked = NGSIRequest.path("attr", context.parameters) ?? ""
+        let name = response.context.expand(asked)
+        guard let entry = attributeTable(stats)[name] else { throw NGSIError.notFound("no attribute \(asked)") }
         return response.plain(detail(name, entry, response.context))
     }
 }

@@ -13,7 +13,6 @@ struct NGSIRequest {
     static let tenantHeader = HTTPField.Name("NGSILD-Tenant")!
     static let countHeader = HTTPField.Name("NGSILD-Results-Count")!
 
-    /// The tenant named by `NGSILD-Tenant`, or the default.
     /// A path parameter, percent-decoded: clients send `urn:ngsi-ld:Road:深南` as
     /// `urn:ngsi-ld:Road:%E6%B7%B1%E5%8D%97`. Nil when absent or not valid percent-encoding.
     static func path(_ name: String, _ parameters: Parameters) -> String? {
@@ -28,6 +27,7 @@ struct NGSIRequest {
 
     private static let segmentCharacters = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%;"))
 
+    /// The tenant named by `NGSILD-Tenant`, or the default.
     static func tenant(_ request: Request) throws(NGSIError) -> Tenant {
         guard let name = request.headers[tenantHeader], !name.isEmpty else { return .default }
         guard Tenant.validate(name) else { throw .badData("invalid tenant name \(name)") }

@@ -33,9 +33,7 @@ public final class MQTTNotificationSender: NotificationSender {
             if !existing.isConnected { try await existing.waitConnected(timeout: .seconds(5)) }
             return existing
         }
-        let client = try MQTTClient(
-            host: broker.host, port: broker.port, clientID: "\(clientPrefix)-\(UUID().uuidString.prefix(12).lowercased())",
-            tls: broker.usesTLS ? MQTTClient.TLS(caFile: caFile) : nil)
+        let client = try MQTTClient(broker: broker, clientID: "\(clientPrefix)-\(UUID().uuidString.prefix(12).lowercased())", caFile: caFile)
         let chosen = clients.withLock { clients -> MQTTClient in
             if let raced = clients[key] { return raced }
             clients[key] = client
