@@ -77,6 +77,36 @@ import Testing
         }
     }
 
+    /// The type index follows every change of an entity's types: types added, types dropped, and an entity
+    /// deleted and made again within one batch keeps exactly its new types.
+    @Test(arguments: TestDatabases.kinds)
+    func typeQueriesFollowChangedTypes(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            func typed(_ type: String) async throws -> [String] {
+                var p = EntityService.QueryParameters()
+                p.type = type
+                return try await ids(service, p)
+            }
+            let id = try await service.create(Self.sensor(3, pm25: 5, district: "罗湖区", types: "Streetlight"), context: core, tenant: .default)
+            try await service.replace(id, Self.sensor(3, pm25: 6, district: "罗湖区", types: ["Streetlight", "ManholeCover"]), context: core, tenant: .default)
+            #expect(try await typed("Streetlight") == [id])
+            #expect(try await typed("ManholeCover") == [id])
+            try await service.replace(id, Self.sensor(3, pm25: 7, district: "罗湖区", types: "ManholeCover"), context: core, tenant: .default)
+            #expect(try await typed("Streetlight") == [])
+            #expect(try await typed("ManholeCover") == [id])
+            // Deleted and made again in one transaction.
+            var remade = try await service.retrieve(id, tenant: .default)
+            remade.types = ["https://uri.etsi.org/ngsi-ld/default-context/ParkingSpot"]
+            let replacement = remade
+            let results = try await service.store.apply([id, id], tenant: .default) { _, entity throws(NGSIError) in
+                entity == nil ? .put(replacement) : .delete
+            }
+            #expect(results.count == 2)
+            #expect(try await typed("ManholeCover") == [])
+            #expect(try await typed("ParkingSpot") == [id])
+        }
+    }
+
     /// `q` on a LanguageProperty: equality finds any language; `name[zh]` compares one language.
     @Test(arguments: TestDatabases.kinds)
     func languagePropertiesAreQueriedInEveryLanguage(_ kind: DialectKind) async throws {

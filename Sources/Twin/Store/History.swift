@@ -114,36 +114,56 @@ enum History {
     /// JSON array per statement.
     static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
         guard !rows.isEmpty else { return }
-        try await write(payload(rows, types: types), tenant: tenant, kind: kind, on: db)
+        var statements = StatementGroup()
+        write(payload(rows, types: types), tenant: tenant, kind: kind, into: &statements)
+        try await statements.run(kind, on: db)
     }
 
-    static func write(_ payload: Payload, tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+    static func write(_ payload: Payload, tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) {
+        let upsertSeries: SQLQueryString = """
+             ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
+            """
+        if kind == .postgres {
+            // Series and instances in one statement: the instances take the id of a series made (or whose
+            // types changed) in this statement from its RETURNING rows, otherwise the stored one, found by
+            // one index lookup per row (LATERAL … LIMIT 1; without statistics the planner scanned every series).
+            for (i, json) in payload.series.enumerated() {
+                statements.append("""
+                    INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
+                    SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
+                    """ + upsertSeries + " RETURNING id, entity_id, name, dataset_id", as: "series\(i)")
+            }
+            let made: SQLQueryString = payload.series.isEmpty
+                ? "SELECT NULL::bigint AS id, NULL::text AS entity_id, NULL::text AS name, NULL::text AS dataset_id WHERE false"
+                : (payload.series.indices.map { "SELECT * FROM \(unsafeRaw: "series\($0)")" as SQLQueryString } as [SQLQueryString]).joined(separator: " UNION ALL ")
+            for json in payload.instances {
+                statements.append("""
+                    INSERT INTO history (series, observed, recorded, num, body)
+                    SELECT COALESCE(m.id, s.id), (x.j->>3)::bigint, (x.j->>4)::bigint, (x.j->>5)::float8, x.j->>6
+                    FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) WITH ORDINALITY AS x(j, ord)
+                    LEFT JOIN (
+                    """ + made + """
+                    ) AS m ON m.entity_id = x.j->>0 AND m.name = x.j->>1 AND m.dataset_id = x.j->>2
+                    LEFT JOIN LATERAL (
+                      SELECT h.id FROM history_series h WHERE h.tenant = \(bind: tenant.name) AND h.entity_id = x.j->>0 AND h.name = x.j->>1 AND h.dataset_id = x.j->>2 LIMIT 1) AS s ON true
+                    ORDER BY x.ord
+                    """)
+            }
+            return
+        }
         for json in payload.series {
-            let source: SQLQueryString = kind == .postgres
-                ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
-                : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM jsonb_each(\(bind: json)) AS j WHERE true"
-            try await db.raw("INSERT INTO history_series (tenant, entity_id, name, dataset_id, types) " + source + """
-                 ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
-                """).run()
+            statements.append("""
+                INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
+                SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM jsonb_each(\(bind: json)) AS j WHERE true
+                """ + upsertSeries)
         }
         for json in payload.instances {
-            let sql: SQLQueryString = kind == .postgres
-                // The series by one index lookup per row (LATERAL … LIMIT 1), also before the planner has
-                // statistics: without them it scanned every series of the tenant for each statement.
-                ? """
-                    INSERT INTO history (series, observed, recorded, num, body)
-                    SELECT s.id, (x.j->>3)::bigint, (x.j->>4)::bigint, (x.j->>5)::float8, x.j->>6 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) WITH ORDINALITY AS x(j, n)
-                    CROSS JOIN LATERAL (
-                      SELECT h.id FROM history_series h WHERE h.tenant = \(bind: tenant.name) AND h.entity_id = x.j->>0 AND h.name = x.j->>1 AND h.dataset_id = x.j->>2 LIMIT 1) AS s
-                    ORDER BY x.n
-                    """
-                : """
-                    INSERT INTO history (series, observed, recorded, num, body)
-                    SELECT s.id, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM jsonb_each(\(bind: json)) AS j
-                    CROSS JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j.value ->> 0 AND s.name = j.value ->> 1 AND s.dataset_id = j.value ->> 2
-                    ORDER BY j.key
-                    """
-            try await db.raw(sql).run()
+            statements.append("""
+                INSERT INTO history (series, observed, recorded, num, body)
+                SELECT s.id, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM jsonb_each(\(bind: json)) AS j
+                CROSS JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j.value ->> 0 AND s.name = j.value ->> 1 AND s.dataset_id = j.value ->> 2
+                ORDER BY j.key
+                """)
         }
     }
 

@@ -99,45 +99,48 @@ public struct NotificationOutbox: Sendable {
         let at = History.micros(outcome.at)
         let kind = database.kind
         try await database.write { db in
+            // Each statement changes other rows, so on PostgreSQL they go as one.
+            var statements = StatementGroup()
             let gone = outcome.delivered.map(\.rowID) + outcome.failed.filter { $0.retryAt == nil }.map(\.item.rowID)
             for chunk in gone.chunked(500) {
-                try await db.raw("DELETE FROM notifications WHERE id IN (\(binds: chunk))").run()
+                statements.append("DELETE FROM notifications WHERE id IN (\(binds: chunk))")
             }
             let retries = Dictionary(grouping: outcome.failed.compactMap { f in f.retryAt.map { (f.item.rowID, History.micros($0)) } }, by: \.1)
             for (retryAt, rows) in retries {
                 for chunk in rows.map(\.0).chunked(500) {
-                    try await db.raw("""
+                    statements.append("""
                         UPDATE notifications SET attempts = attempts + 1, next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))
-                        """).run()
+                        """)
                 }
             }
             let deferred = Dictionary(grouping: outcome.deferred.map { ($0.item.rowID, History.micros($0.retryAt)) }, by: \.1)
             for (retryAt, rows) in deferred {
                 for chunk in rows.map(\.0).chunked(500) {
-                    try await db.raw("UPDATE notifications SET next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))").run()
+                    statements.append("UPDATE notifications SET next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))")
                 }
             }
-            try await Self.count(outcome, at: at, kind: kind, on: db)
+            if let count = Self.count(outcome, at: at, kind: kind) { statements.append(count) }
+            try await statements.run(kind, on: db)
         }
     }
 
-    /// Moves each subscription's statistics on, in one statement: `[tenant, id, sent, failed]` rows as JSON.
-    static func count(_ outcome: Outcome, at: Int64, kind: DialectKind, on db: any SQLDatabase) async throws {
+    /// The statement that moves each subscription's statistics on (nil when none moves): `[tenant, id, sent, failed]` rows as JSON.
+    static func count(_ outcome: Outcome, at: Int64, kind: DialectKind) -> SQLQueryString? {
         struct Key: Hashable { let tenant: String, id: String }
         var sent: [Key: (ok: Int, failed: Int)] = [:]
         for item in outcome.delivered { sent[Key(tenant: item.tenant, id: item.subscriptionID), default: (0, 0)].ok += 1 }
         for (item, _) in outcome.failed { sent[Key(tenant: item.tenant, id: item.subscriptionID), default: (0, 0)].failed += 1 }
-        guard !sent.isEmpty else { return }
+        guard !sent.isEmpty else { return nil }
         let json = JSONCoding.string(.array(sent.map { key, n in [.string(key.tenant), .string(key.id), .integer(Int64(n.ok)), .integer(Int64(n.failed))] }))
         let rows: SQLQueryString = kind == .postgres
             ? "SELECT j->>0 AS tenant, j->>1 AS id, (j->>2)::bigint AS ok, (j->>3)::bigint AS failed FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
             : "SELECT j.value ->> 0 AS tenant, j.value ->> 1 AS id, j.value ->> 2 AS ok, j.value ->> 3 AS failed FROM json_each(\(bind: json)) AS j"
-        try await db.raw("""
+        return """
             UPDATE subscriptions SET times_sent = times_sent + v.ok + v.failed, times_failed = times_failed + v.failed, last_notification = \(bind: at),
                 last_success = CASE WHEN v.ok > 0 THEN \(bind: at) ELSE last_success END,
                 last_failure = CASE WHEN v.failed > 0 THEN \(bind: at) ELSE last_failure END
             FROM (
-            """ + rows + ") AS v WHERE subscriptions.tenant = v.tenant AND subscriptions.id = v.id").run()
+            """ + rows + ") AS v WHERE subscriptions.tenant = v.tenant AND subscriptions.id = v.id"
     }
 
     /// Extends this copy's leases (the rows it holds in memory).

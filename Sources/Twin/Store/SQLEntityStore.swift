@@ -92,10 +92,13 @@ public final class SQLEntityStore: EntityStore {
                 let indices = byTenant[tenant.name]!
                 let ids = indices.flatMap { requests[$0].ids }
                 let unique = Array(Set(ids))
-                if kind == .postgres { try await lock(unique, tenant: tenant, on: db) }
                 var existing = cache?.entities(unique, tenant: tenant) ?? [:]
-                for chunk in unique.filter({ existing[$0] == nil }).chunked(chunk) {
-                    for entity in try await load(chunk, tenant: tenant, kind: kind, on: db) { existing[entity.id] = entity }
+                if kind == .postgres {
+                    for entity in try await lockAndLoad(unique, tenant: tenant, on: db) { existing[entity.id] = entity }
+                } else {
+                    for chunk in unique.filter({ existing[$0] == nil }).chunked(chunk) {
+                        for entity in try await load(chunk, tenant: tenant, kind: kind, on: db) { existing[entity.id] = entity }
+                    }
                 }
                 // Each changed id's state before the batch; its state after is what `existing` ends with.
                 var before: [String: Entity?] = [:]
@@ -134,11 +137,13 @@ public final class SQLEntityStore: EntityStore {
                     existing[id].map { cache == nil ? $0.withTimes(writeTime) : EntityCache.stored($0, now: writeTime) }
                 }
                 let deletes = order.filter { existing[$0] == nil && before[$0]! != nil }
-                let typeChanges = order.compactMap { id -> (id: String, types: [String], isNew: Bool)? in
-                    guard let after = existing[id], before[id]!?.types != after.types else { return nil }
-                    return (id, after.types, before[id]! == nil)
+                // entity_types rows to delete and to add (a deleted entity's rows go with `deletes`).
+                let typeChanges = order.compactMap { id -> (id: String, removed: [String], added: [String])? in
+                    guard let after = existing[id] else { return nil }
+                    let (old, new) = (Set(before[id]!?.types ?? []), Set(after.types))
+                    guard old != new else { return nil }
+                    return (id, old.subtracting(new).sorted(), new.subtracting(old).sorted())
                 }
-                // What each statement writes is computed on other threads while the statements before it run.
                 let (after, prior, changed, events) = (existing, before, order, steps)
                 async let entityRows = Self.entityRows(puts)
                 async let valueRows = Self.valueIndexRows(changed.map { id in
@@ -154,10 +159,13 @@ public final class SQLEntityStore: EntityStore {
                 let types = Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a })
                 async let historyRows = History.payload(
                     events.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }, types: types)
-                try await write(await entityRows, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, on: db)
-                try await writeValueIndex(await valueRows, tenant: tenant, kind: kind, on: db)
-                try await writeGeoIndex(await geoRows, tenant: tenant, kind: kind, on: db)
-                try await History.write(await historyRows, tenant: tenant, kind: kind, on: db)
+                // The rows each statement changes are disjoint, so on PostgreSQL they go as one statement.
+                var statements = StatementGroup()
+                write(await entityRows, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
+                writeValueIndex(await valueRows, tenant: tenant, kind: kind, into: &statements)
+                writeGeoIndex(await geoRows, tenant: tenant, kind: kind, into: &statements)
+                History.write(await historyRows, tenant: tenant, kind: kind, into: &statements)
+                try await statements.run(kind, on: db)
                 if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, on: db) }
                 if let observer, !steps.isEmpty {
                     queued += try await observer.record(steps, tenant: tenant, kind: kind, on: db)
@@ -187,30 +195,40 @@ public final class SQLEntityStore: EntityStore {
         }
     }
 
-    /// Writes the final state of the changed entities: `rows` (from `entityRows`) and `deletes` name each id at most once.
+    /// Writes the final state of the changed entities: `rows` (from `entityRows`) and `deletes` name each id at
+    /// most once, and no id is in both.
     private static func write(
-        _ rows: [String], deletes: [String], typeChanges: [(id: String, types: [String], isNew: Bool)], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase
-    ) async throws {
+        _ rows: [String], deletes: [String], typeChanges: [(id: String, removed: [String], added: [String])], tenant: Tenant, kind: DialectKind,
+        into statements: inout StatementGroup
+    ) {
         // Rows travel as one JSON array: one bound value per statement, and a statement text that does not
         // grow with the rows.
         for json in rows {
             let source: SQLQueryString = kind == .postgres
                 ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3, j->>4, j->5 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
                 : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value -> 5 FROM json_each(\(bind: json)) AS j WHERE true"
-            try await db.raw("INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) " + source
-                + " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs").run()
+            statements.append("INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) " + source
+                + " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs")
         }
-        let replacedTypes = typeChanges.filter { !$0.isNew }.map(\.id) + deletes
-        for chunk in replacedTypes.chunked(chunk) {
-            try await db.raw("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))").run()
+        // Only the (type, entity) pairs that go and those that come: never one row deleted and added at once.
+        func pairs(_ side: (_ removed: [String], _ added: [String]) -> [String], withTenant: Bool) -> [SQLQueryString] {
+            let rows = typeChanges.flatMap { change in side(change.removed, change.added).map { (type: $0, id: change.id) } }
+            return rows.chunked(chunk).map { chunk in
+                (chunk.map { withTenant ? "(\(bind: tenant.name), \(bind: $0.type), \(bind: $0.id))" : "(\(bind: $0.type), \(bind: $0.id))" } as [SQLQueryString])
+                    .joined(separator: ", ")
+            }
         }
-        let typeRows = typeChanges.flatMap { change in change.types.map { (change.id, $0) } }
-        for chunk in typeRows.chunked(chunk) {
-            let rows = (chunk.map { "(\(bind: tenant.name), \(bind: $0.1), \(bind: $0.0))" as SQLQueryString } as [SQLQueryString]).joined(separator: ", ")
-            try await db.raw("INSERT INTO entity_types (tenant, type, entity_id) VALUES " + rows + " ON CONFLICT DO NOTHING").run()
+        for values in pairs({ removed, _ in removed }, withTenant: false) {
+            statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND (type, entity_id) IN (VALUES " + values + ")")
         }
         for chunk in deletes.chunked(chunk) {
-            try await db.raw("DELETE FROM entities WHERE tenant = \(bind: tenant.name) AND id IN (\(binds: chunk))").run()
+            statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))")
+        }
+        for values in pairs({ _, added in added }, withTenant: true) {
+            statements.append("INSERT INTO entity_types (tenant, type, entity_id) VALUES " + values + " ON CONFLICT DO NOTHING")
+        }
+        for chunk in deletes.chunked(chunk) {
+            statements.append("DELETE FROM entities WHERE tenant = \(bind: tenant.name) AND id IN (\(binds: chunk))")
         }
     }
 
@@ -228,23 +246,23 @@ public final class SQLEntityStore: EntityStore {
     }
 
     /// Keeps `attr_values` equal to the values of the stored entities, changing only what changed.
-    private static func writeValueIndex(_ rows: (removed: [String], added: [String]), tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+    private static func writeValueIndex(_ rows: (removed: [String], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) {
         for json in rows.removed {
             if kind == .postgres {
                 // One index lookup per row, whatever the statistics say: before the table is analysed the
                 // planner took `tenant = …` for selective and scanned the tenant's whole index instead.
-                try await db.raw("""
+                statements.append("""
                     DELETE FROM attr_values WHERE ctid = ANY (ARRAY(
                       SELECT v.ctid FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j CROSS JOIN LATERAL (
                         SELECT a.ctid FROM attr_values a WHERE a.tenant = \(bind: tenant.name) AND a.name = j->>0 AND a.kind = j->>1
                           AND a.num = (j->>2)::float8 AND a.str = j->>3 AND a.entity_id = j->>4 LIMIT 1) AS v))
-                    """).run()
+                    """)
             } else {
-                try await db.raw("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(Self.rows(json, kind)))").run()
+                statements.append("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(Self.rows(json, kind)))")
             }
         }
         for json in rows.added {
-            try await db.raw("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(Self.rows(json, kind))) AS r WHERE true ON CONFLICT DO NOTHING").run()
+            statements.append("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(Self.rows(json, kind))) AS r WHERE true ON CONFLICT DO NOTHING")
         }
     }
 
@@ -268,22 +286,23 @@ public final class SQLEntityStore: EntityStore {
     }
 
     /// Replaces the `geo_shapes` rows of entities whose GeoProperties changed (rows from `geoIndexRows`).
-    private static func writeGeoIndex(_ rows: (replaced: [[String]], added: [String]), tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
+    private static func writeGeoIndex(_ rows: (replaced: [[String]], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) {
+        // On PostgreSQL the delete sees the rows from before the group, so it never takes the new ones.
         for ids in rows.replaced {
-            try await db.raw("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: ids))").run()
+            statements.append("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: ids))")
         }
         for json in rows.added {
             if kind == .postgres {
-                try await db.raw("""
+                statements.append("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, geom)
                     SELECT \(bind: tenant.name), j->>0, j->>1, ST_SetSRID(ST_GeomFromGeoJSON(j->>2), 4326) FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
-                    """).run()
+                    """)
             } else {
-                try await db.raw("""
+                statements.append("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, min_x, max_x, min_y, max_y, wkb)
                     SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, unhex(j.value ->> 6)
                     FROM jsonb_each(\(bind: json)) AS j
-                    """).run()
+                    """)
             }
         }
     }
@@ -304,13 +323,15 @@ public final class SQLEntityStore: EntityStore {
     }
 
     /// Takes PostgreSQL's transaction-scoped advisory locks on the ids (also those not yet stored), in one
-    /// order, so writers of the same entity (in this process or another) take turns and never deadlock.
-    /// SQLite needs none: it has a single writer.
-    static func lock(_ ids: [String], tenant: Tenant, on db: any SQLDatabase) async throws {
-        let keys = JSONCoding.string(.array(ids.map { .string(tenant.name + "\u{1F}" + $0) }))
-        try await db.raw("""
-            SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(v, 0) AS k FROM jsonb_array_elements_text(CAST(\(bind: keys) AS jsonb)) AS v ORDER BY k) AS s
-            """).run()
+    /// order, so writers of the same entity (in this process or another) take turns and never deadlock; then
+    /// reads the entities stored with those ids, as the last writer committed them. One round trip.
+    /// SQLite needs no locks: it has a single writer.
+    static func lockAndLoad(_ ids: [String], tenant: Tenant, on db: any SQLDatabase) async throws -> [Entity] {
+        let json = JSONCoding.string(.array(ids.map(JSON.string)))
+        return try await db.raw("""
+            SELECT r_id AS id, r_types AS types, r_created_at AS created_at, r_modified_at AS modified_at, r_attrs AS attrs
+            FROM citytwin_locked_entities(\(bind: tenant.name), CAST(\(bind: json) AS jsonb))
+            """).all().map(decode)
     }
 
     /// The stored entities with `ids`. The ids travel as one JSON array, so the statement's text is the same

@@ -166,5 +166,25 @@ public enum TwinMigrations {
                 "CREATE INDEX notifications_by_claim ON notifications (claimed_by)",
             ]
         },
+        // PostgreSQL: a write's locks and its read of the entities it changes in one round trip. The function
+        // is VOLATILE, so its query takes its snapshot after the locks are held and sees the last committed
+        // state of every locked entity.
+        Migration(id: "twin-0007-locked-entities") { kind in
+            guard kind == .postgres else { return [] }
+            return [
+                """
+                CREATE FUNCTION citytwin_locked_entities(p_tenant TEXT, p_ids JSONB)
+                RETURNS TABLE (r_id TEXT, r_types TEXT, r_created_at TEXT, r_modified_at TEXT, r_attrs TEXT)
+                LANGUAGE plpgsql VOLATILE AS $$
+                BEGIN
+                    PERFORM pg_advisory_xact_lock(s.k) FROM (
+                        SELECT DISTINCT hashtextextended(p_tenant || chr(31) || v, 0) AS k FROM jsonb_array_elements_text(p_ids) AS v ORDER BY k) AS s;
+                    RETURN QUERY SELECT e.id, e.types, e.created_at, e.modified_at, e.attrs::text FROM entities e
+                        WHERE e.tenant = p_tenant AND e.id IN (SELECT jsonb_array_elements_text(p_ids));
+                END
+                $$
+                """
+            ]
+        },
     ]
 }
