@@ -171,10 +171,19 @@ struct Wrk {
     let connections: Int
     let seconds: Int
 
+    /// Seeds each wrk thread's `math.random` differently: unseeded, both threads draw the same ids in step,
+    /// so two requests for one entity keep arriving together (and are merged into one write).
+    static let seeding = """
+        local threads = 0
+        function setup(thread) threads = threads + 1; thread:set("seed", threads) end
+        function init(args) math.randomseed(seed * 7919) end
+
+        """
+
     func rate(_ path: String, script: String?) throws -> Double {
         var arguments = ["-t2", "-c\(connections)", "-d\(seconds)s"]
         var scriptURL: URL?
-        if let script {
+        if let script = script.map({ Self.seeding + $0 }) {
             let url = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-bench-\(UUID().uuidString).lua")
             try script.write(to: url, atomically: true, encoding: .utf8)
             arguments += ["-s", url.path]

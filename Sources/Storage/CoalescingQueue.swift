@@ -40,7 +40,8 @@ public final class CoalescingQueue<Request: Sendable, Response: Sendable>: Senda
                 state.running += 1
                 return true
             }
-            if start { Task { await self.drain() } }
+            // Lanes run ahead of request handling: every caller waits for them (SQLite's single writer).
+            if start { Task(priority: .high) { await self.drain() } }
         }
     }
 

@@ -1,8 +1,8 @@
 import SQLKit
 
-/// Write statements that change disjoint rows, run together: one after another on SQLite (in process,
-/// nothing to save); on PostgreSQL as one statement of data-modifying `WITH` parts, one round trip instead
-/// of one per statement.
+/// Write statements that change disjoint rows, run together: on SQLite each as it is added (in process,
+/// nothing to save by waiting); on PostgreSQL kept and sent by `run()` as one statement of data-modifying
+/// `WITH` parts, one round trip instead of one per statement.
 ///
 /// On PostgreSQL every part sees the database as it was before the group (one snapshot), so no part may
 /// change a row another part changes or read what another part writes, except through a named part's
@@ -13,22 +13,28 @@ public struct StatementGroup: Sendable {
         let sql: SQLQueryString
     }
 
+    private let kind: DialectKind
+    private let db: any SQLDatabase
     private var parts: [Part] = []
 
-    public init() {}
-
-    public var isEmpty: Bool { parts.isEmpty }
-
-    /// Adds a statement; `name` (PostgreSQL) lets later parts select its `RETURNING` rows.
-    public mutating func append(_ sql: SQLQueryString, as name: String? = nil) {
-        parts.append(Part(name: name, sql: sql))
+    public init(_ kind: DialectKind, on db: any SQLDatabase) {
+        self.kind = kind
+        self.db = db
     }
 
-    public func run(_ kind: DialectKind, on db: any SQLDatabase) async throws {
-        if kind == .sqlite || parts.count == 1 {
-            for part in parts { try await db.raw(part.sql).run() }
-            return
+    /// Adds a statement (SQLite runs it now); `name` (PostgreSQL) lets later parts select its `RETURNING` rows.
+    public mutating func append(_ sql: SQLQueryString, as name: String? = nil) async throws {
+        if kind == .sqlite {
+            try await db.raw(sql).run()
+        } else {
+            parts.append(Part(name: name, sql: sql))
         }
+    }
+
+    /// Runs what was kept (PostgreSQL), as one statement.
+    public mutating func run() async throws {
+        defer { parts = [] }
+        if parts.count == 1 { return try await db.raw(parts[0].sql).run() }
         guard !parts.isEmpty else { return }
         let ctes = parts.enumerated().map { i, part in SQLQueryString(part.name ?? "w\(i)") + " AS (" + part.sql + ")" }
         try await db.raw("WITH " + ctes.joined(separator: ", ") + " SELECT 1").run()

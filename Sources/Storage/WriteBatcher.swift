@@ -48,8 +48,9 @@ final class WriteBatcher: Sendable {
                 return false
             }
             if startLane {
-                // A lane lives only while there is work queued; it ends when the queue is empty.
-                Task { await self.drain() }
+                // A lane lives only while there is work queued; it ends when the queue is empty. It runs ahead
+                // of request handling, which waits for it.
+                Task(priority: .high) { await self.drain() }
             }
         }
         return result as! R
@@ -77,7 +78,7 @@ final class WriteBatcher: Sendable {
                 }
                 return false
             }
-            if restart { Task { await self.drain() } }
+            if restart { Task(priority: .high) { await self.drain() } }
         }
         return try await body()
     }

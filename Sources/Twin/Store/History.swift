@@ -114,12 +114,12 @@ enum History {
     /// JSON array per statement.
     static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
         guard !rows.isEmpty else { return }
-        var statements = StatementGroup()
-        write(payload(rows, types: types), tenant: tenant, kind: kind, into: &statements)
-        try await statements.run(kind, on: db)
+        var statements = StatementGroup(kind, on: db)
+        try await write(payload(rows, types: types), tenant: tenant, kind: kind, into: &statements)
+        try await statements.run()
     }
 
-    static func write(_ payload: Payload, tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) {
+    static func write(_ payload: Payload, tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
         let upsertSeries: SQLQueryString = """
              ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
             """
@@ -128,7 +128,7 @@ enum History {
             // types changed) in this statement from its RETURNING rows, otherwise the stored one, found by
             // one index lookup per row (LATERAL … LIMIT 1; without statistics the planner scanned every series).
             for (i, json) in payload.series.enumerated() {
-                statements.append("""
+                try await statements.append("""
                     INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
                     SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
                     """ + upsertSeries + " RETURNING id, entity_id, name, dataset_id", as: "series\(i)")
@@ -137,7 +137,7 @@ enum History {
                 ? "SELECT NULL::bigint AS id, NULL::text AS entity_id, NULL::text AS name, NULL::text AS dataset_id WHERE false"
                 : (payload.series.indices.map { "SELECT * FROM \(unsafeRaw: "series\($0)")" as SQLQueryString } as [SQLQueryString]).joined(separator: " UNION ALL ")
             for json in payload.instances {
-                statements.append("""
+                try await statements.append("""
                     INSERT INTO history (series, observed, recorded, num, body)
                     SELECT COALESCE(m.id, s.id), (x.j->>3)::bigint, (x.j->>4)::bigint, (x.j->>5)::float8, x.j->>6
                     FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) WITH ORDINALITY AS x(j, ord)
@@ -152,13 +152,13 @@ enum History {
             return
         }
         for json in payload.series {
-            statements.append("""
+            try await statements.append("""
                 INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
                 SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM jsonb_each(\(bind: json)) AS j WHERE true
                 """ + upsertSeries)
         }
         for json in payload.instances {
-            statements.append("""
+            try await statements.append("""
                 INSERT INTO history (series, observed, recorded, num, body)
                 SELECT s.id, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM jsonb_each(\(bind: json)) AS j
                 CROSS JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j.value ->> 0 AND s.name = j.value ->> 1 AND s.dataset_id = j.value ->> 2

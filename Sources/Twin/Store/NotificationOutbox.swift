@@ -100,15 +100,15 @@ public struct NotificationOutbox: Sendable {
         let kind = database.kind
         try await database.write { db in
             // Each statement changes other rows, so on PostgreSQL they go as one.
-            var statements = StatementGroup()
+            var statements = StatementGroup(kind, on: db)
             let gone = outcome.delivered.map(\.rowID) + outcome.failed.filter { $0.retryAt == nil }.map(\.item.rowID)
             for chunk in gone.chunked(500) {
-                statements.append("DELETE FROM notifications WHERE id IN (\(binds: chunk))")
+                try await statements.append("DELETE FROM notifications WHERE id IN (\(binds: chunk))")
             }
             let retries = Dictionary(grouping: outcome.failed.compactMap { f in f.retryAt.map { (f.item.rowID, History.micros($0)) } }, by: \.1)
             for (retryAt, rows) in retries {
                 for chunk in rows.map(\.0).chunked(500) {
-                    statements.append("""
+                    try await statements.append("""
                         UPDATE notifications SET attempts = attempts + 1, next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))
                         """)
                 }
@@ -116,11 +116,11 @@ public struct NotificationOutbox: Sendable {
             let deferred = Dictionary(grouping: outcome.deferred.map { ($0.item.rowID, History.micros($0.retryAt)) }, by: \.1)
             for (retryAt, rows) in deferred {
                 for chunk in rows.map(\.0).chunked(500) {
-                    statements.append("UPDATE notifications SET next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))")
+                    try await statements.append("UPDATE notifications SET next_attempt = \(bind: retryAt), claimed_by = NULL, claimed_until = NULL WHERE id IN (\(binds: chunk))")
                 }
             }
-            if let count = Self.count(outcome, at: at, kind: kind) { statements.append(count) }
-            try await statements.run(kind, on: db)
+            if let count = Self.count(outcome, at: at, kind: kind) { try await statements.append(count) }
+            try await statements.run()
         }
     }
 

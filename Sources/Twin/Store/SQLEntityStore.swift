@@ -17,6 +17,9 @@ public final class SQLEntityStore: EntityStore {
     static let chunk = 400
     /// The most entity ids merged into one write transaction.
     static let maximumIDsPerWrite = 4000
+    /// Below this many changed entities, a write computes its rows on its own thread: handing them to
+    /// other threads costs more than the work.
+    static let computedHere = 64
 
     /// Opens the store on a migrated database, adding the SQL functions its queries need.
     /// `keepHistoryOfDeletedEntities`: deleting an entity leaves its history (otherwise it goes too).
@@ -145,27 +148,43 @@ public final class SQLEntityStore: EntityStore {
                     return (id, old.subtracting(new).sorted(), new.subtracting(old).sorted())
                 }
                 let (after, prior, changed, events) = (existing, before, order, steps)
-                async let entityRows = Self.entityRows(puts)
-                async let valueRows = Self.valueIndexRows(changed.map { id in
-                    let (old, new) = (AttributeValueIndex.rows(of: prior[id]!), AttributeValueIndex.rows(of: after[id]))
-                    return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
-                }, kind: kind)
-                async let geoRows = Self.geoIndexRows(changed.compactMap { id -> (id: String, rows: Set<GeoIndex.Row>)? in
-                    let (old, new) = (GeoIndex.rows(of: prior[id]!), GeoIndex.rows(of: after[id]))
-                    return old == new ? nil : (id, new)
-                }, kind: kind)
+                let valueChanges = { @Sendable in
+                    Self.valueIndexRows(changed.map { id in
+                        let (old, new) = (AttributeValueIndex.rows(of: prior[id]!), AttributeValueIndex.rows(of: after[id]))
+                        return (id: id, removed: old.subtracting(new), added: new.subtracting(old))
+                    }, kind: kind)
+                }
+                let shapeChanges = { @Sendable in
+                    Self.geoIndexRows(changed.compactMap { id -> (id: String, rows: Set<GeoIndex.Row>)? in
+                        let (old, new) = (GeoIndex.rows(of: prior[id]!), GeoIndex.rows(of: after[id]))
+                        return old == new ? nil : (id, new)
+                    }, kind: kind)
+                }
                 // Every instance an update wrote becomes history, in this same transaction.
                 let now = Date()
                 let types = Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a })
-                async let historyRows = History.payload(
-                    events.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }, types: types)
+                let historyChanges = { @Sendable in
+                    History.payload(events.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }, types: types)
+                }
                 // The rows each statement changes are disjoint, so on PostgreSQL they go as one statement.
-                var statements = StatementGroup()
-                write(await entityRows, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
-                writeValueIndex(await valueRows, tenant: tenant, kind: kind, into: &statements)
-                writeGeoIndex(await geoRows, tenant: tenant, kind: kind, into: &statements)
-                History.write(await historyRows, tenant: tenant, kind: kind, into: &statements)
-                try await statements.run(kind, on: db)
+                var statements = StatementGroup(kind, on: db)
+                if changed.count < Self.computedHere {
+                    try await write(Self.entityRows(puts), deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
+                    try await writeValueIndex(valueChanges(), tenant: tenant, kind: kind, into: &statements)
+                    try await writeGeoIndex(shapeChanges(), tenant: tenant, kind: kind, into: &statements)
+                    try await History.write(historyChanges(), tenant: tenant, kind: kind, into: &statements)
+                } else {
+                    // Many rows: each statement's are computed on other threads while the statements before it run.
+                    async let entityRows = Self.entityRows(puts)
+                    async let valueRows = valueChanges()
+                    async let shapeRows = shapeChanges()
+                    async let historyRows = historyChanges()
+                    try await write(await entityRows, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
+                    try await writeValueIndex(await valueRows, tenant: tenant, kind: kind, into: &statements)
+                    try await writeGeoIndex(await shapeRows, tenant: tenant, kind: kind, into: &statements)
+                    try await History.write(await historyRows, tenant: tenant, kind: kind, into: &statements)
+                }
+                try await statements.run()
                 if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, on: db) }
                 if let observer, !steps.isEmpty {
                     queued += try await observer.record(steps, tenant: tenant, kind: kind, on: db)
@@ -200,14 +219,14 @@ public final class SQLEntityStore: EntityStore {
     private static func write(
         _ rows: [String], deletes: [String], typeChanges: [(id: String, removed: [String], added: [String])], tenant: Tenant, kind: DialectKind,
         into statements: inout StatementGroup
-    ) {
+    ) async throws {
         // Rows travel as one JSON array: one bound value per statement, and a statement text that does not
         // grow with the rows.
         for json in rows {
             let source: SQLQueryString = kind == .postgres
                 ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3, j->>4, j->5 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
                 : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value -> 5 FROM json_each(\(bind: json)) AS j WHERE true"
-            statements.append("INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) " + source
+            try await statements.append("INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) " + source
                 + " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs")
         }
         // Only the (type, entity) pairs that go and those that come: never one row deleted and added at once.
@@ -219,16 +238,16 @@ public final class SQLEntityStore: EntityStore {
             }
         }
         for values in pairs({ removed, _ in removed }, withTenant: false) {
-            statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND (type, entity_id) IN (VALUES " + values + ")")
+            try await statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND (type, entity_id) IN (VALUES " + values + ")")
         }
         for chunk in deletes.chunked(chunk) {
-            statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))")
+            try await statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))")
         }
         for values in pairs({ _, added in added }, withTenant: true) {
-            statements.append("INSERT INTO entity_types (tenant, type, entity_id) VALUES " + values + " ON CONFLICT DO NOTHING")
+            try await statements.append("INSERT INTO entity_types (tenant, type, entity_id) VALUES " + values + " ON CONFLICT DO NOTHING")
         }
         for chunk in deletes.chunked(chunk) {
-            statements.append("DELETE FROM entities WHERE tenant = \(bind: tenant.name) AND id IN (\(binds: chunk))")
+            try await statements.append("DELETE FROM entities WHERE tenant = \(bind: tenant.name) AND id IN (\(binds: chunk))")
         }
     }
 
@@ -246,23 +265,23 @@ public final class SQLEntityStore: EntityStore {
     }
 
     /// Keeps `attr_values` equal to the values of the stored entities, changing only what changed.
-    private static func writeValueIndex(_ rows: (removed: [String], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) {
+    private static func writeValueIndex(_ rows: (removed: [String], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
         for json in rows.removed {
             if kind == .postgres {
                 // One index lookup per row, whatever the statistics say: before the table is analysed the
                 // planner took `tenant = …` for selective and scanned the tenant's whole index instead.
-                statements.append("""
+                try await statements.append("""
                     DELETE FROM attr_values WHERE ctid = ANY (ARRAY(
                       SELECT v.ctid FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j CROSS JOIN LATERAL (
                         SELECT a.ctid FROM attr_values a WHERE a.tenant = \(bind: tenant.name) AND a.name = j->>0 AND a.kind = j->>1
                           AND a.num = (j->>2)::float8 AND a.str = j->>3 AND a.entity_id = j->>4 LIMIT 1) AS v))
                     """)
             } else {
-                statements.append("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(Self.rows(json, kind)))")
+                try await statements.append("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(Self.rows(json, kind)))")
             }
         }
         for json in rows.added {
-            statements.append("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(Self.rows(json, kind))) AS r WHERE true ON CONFLICT DO NOTHING")
+            try await statements.append("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(Self.rows(json, kind))) AS r WHERE true ON CONFLICT DO NOTHING")
         }
     }
 
@@ -286,19 +305,19 @@ public final class SQLEntityStore: EntityStore {
     }
 
     /// Replaces the `geo_shapes` rows of entities whose GeoProperties changed (rows from `geoIndexRows`).
-    private static func writeGeoIndex(_ rows: (replaced: [[String]], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) {
+    private static func writeGeoIndex(_ rows: (replaced: [[String]], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
         // On PostgreSQL the delete sees the rows from before the group, so it never takes the new ones.
         for ids in rows.replaced {
-            statements.append("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: ids))")
+            try await statements.append("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: ids))")
         }
         for json in rows.added {
             if kind == .postgres {
-                statements.append("""
+                try await statements.append("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, geom)
                     SELECT \(bind: tenant.name), j->>0, j->>1, ST_SetSRID(ST_GeomFromGeoJSON(j->>2), 4326) FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
                     """)
             } else {
-                statements.append("""
+                try await statements.append("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, min_x, max_x, min_y, max_y, wkb)
                     SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, unhex(j.value ->> 6)
                     FROM jsonb_each(\(bind: json)) AS j
