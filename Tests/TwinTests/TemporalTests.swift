@@ -205,11 +205,46 @@ import Testing
         }
     }
 
+    /// `q` in a temporal query is matched against the history within the time range asked for, not only the
+    /// current state: a station whose PM2.5 was high at 02:00 but is low now is found for the morning, and
+    /// not for a range after its high reading.
+    @Test(arguments: TestDatabases.kinds)
+    func qMatchesTheHistoryInTheTimeRange(_ kind: DialectKind) async throws {
+        try await withServices(kind) { s in
+            let id = try await s.entities.create(Self.station(1, pm25: 12, at: 1), context: core, tenant: .default)
+            _ = try await s.entities.create(Self.station(2, pm25: 20, at: 1), context: core, tenant: .default)
+            for (value, hour, name) in [(75.0, 2, "莲花山监测站"), (18.0, 3, "莲花山公园站")] {
+                _ = try await s.entities.update(id, [
+                    "pm25": ["type": "Property", "value": .double(value), "observedAt": .string(String(format: "2026-11-25T%02d:00:00Z", hour))],
+                    "name": ["type": "Property", "value": .string(name), "observedAt": .string(String(format: "2026-11-25T%02d:00:00Z", hour))],
+                ], context: core, tenant: .default)
+            }
+            func chosen(_ q: String, _ configure: (inout TemporalService.Parameters) -> Void = { _ in }) async throws -> [String] {
+                let plan = try plan(s) { $0.selection.type = "AirQualityObserved"; $0.selection.q = q; configure(&$0) }
+                return try await s.history.entities(plan.selection, tenant: .default).map(\.id)
+            }
+            let other = "urn:ngsi-ld:AirQualityObserved:2"
+            // Now 18: only the history has 75.
+            #expect(try await chosen("pm25>50") == [id])
+            #expect(try await chosen("pm25>50") { $0.timerel = "before"; $0.timeAt = "2026-11-25T02:30:00Z" } == [id])
+            #expect(try await chosen("pm25>50") { $0.timerel = "after"; $0.timeAt = "2026-11-25T02:30:00Z" } == [])
+            #expect(try await chosen("pm25==10..15") == [id])
+            #expect(try await chosen("pm25<15") { $0.timerel = "after"; $0.timeAt = "2026-11-25T01:30:00Z" } == [])
+            // Texts (also Chinese), OR, existence and metadata.
+            #expect(try await chosen(#"name=="莲花山监测站""#) { $0.timerel = "between"; $0.timeAt = "2026-11-25T01:30:00Z"; $0.endTimeAt = "2026-11-25T02:30:00Z" } == [id])
+            #expect(try await chosen(#"name~="公园""#) == [id])
+            #expect(try await chosen("pm25>70|pm25==20") == [id, other])
+            #expect(try await chosen("pm25") { $0.timerel = "after"; $0.timeAt = "2026-11-25T02:30:00Z" } == [id])
+            #expect(try await chosen("pm25.observedAt>=2026-11-25T03:00:00Z") == [id])
+            #expect(try await chosen("pm25.observedAt==2026-11-25T01:00:00Z") == [id, other])
+        }
+    }
+
     @Test(arguments: TestDatabases.kinds)
     func deletionSelectionAndRetention(_ kind: DialectKind) async throws {
         try await withServices(kind) { s in
             for n in 1...3 { _ = try await s.entities.create(Self.station(n, pm25: Double(n * 10), at: n), context: core, tenant: .default) }
-            // Chosen by type, and by q on the current state.
+            // Chosen by type, and by q.
             var chosen = try await s.history.entities(try plan(s) { $0.selection.type = "AirQualityObserved" }.selection, tenant: .default)
             #expect(chosen.map(\.id) == (1...3).map { "urn:ngsi-ld:AirQualityObserved:\($0)" })
             chosen = try await s.history.entities(try plan(s) { $0.selection.type = "AirQualityObserved"; $0.selection.q = "pm25>15" }.selection, tenant: .default)

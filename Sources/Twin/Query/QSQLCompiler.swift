@@ -3,14 +3,25 @@ import Foundation
 import SQLKit
 import Storage
 
-/// Translates a `q` expression (names already expanded) into a SQL condition over the `entities` row `e`.
+/// Translates a `q` expression (names already expanded) into a SQL condition over the `entities` row `e`,
+/// or over an entity's history.
 ///
 /// Attribute instances live in `e.attrs` as `{name: [instance…]}`; a term matches when any instance of the
 /// attribute matches. Every literal is a bound parameter; comparisons check the JSON type first so that a
 /// string never compares with a number.
 struct QSQLCompiler {
+    /// Which instances a term looks at.
+    enum Instances {
+        /// The current state, `e.attrs` (and the value index `attr_values`).
+        case current
+        /// Every instance kept in history within a time window (a condition on `h`, the instance's row), of
+        /// the entity `s.entity_id` names: a term matches when it held for some instance in the window.
+        case history(window: SQLQueryString)
+    }
+
     let kind: DialectKind
     let tenant: Tenant
+    var instances = Instances.current
 
     func compile(_ expression: QExpression) -> SQLQueryString {
         switch expression {
@@ -26,7 +37,15 @@ struct QSQLCompiler {
             let exists = existence(term.path)
             return term.negated ? "NOT \(exists)" : exists
         }
-        if let indexed = indexed(term.path, op, value) { return indexed }
+        if case .current = instances, let indexed = indexed(term.path, op, value) { return indexed }
+        if case .history = instances, term.path.metadata != nil, case .dateTime(let text) = value, let date = Timestamp.parse(text),
+            Timestamp.string(date) != text
+        {
+            // History writes its times as `Timestamp` does (milliseconds, `Z`): compare in that form.
+            var canonical = term
+            canonical.value = .dateTime(Timestamp.string(date))
+            return compile(canonical)
+        }
         let condition: SQLQueryString
         switch (op, value) {
         case (.equal, .list(let items)):
@@ -77,6 +96,7 @@ struct QSQLCompiler {
     }
 
     private func anyInstance(of attribute: String, where condition: SQLQueryString) -> SQLQueryString {
+        if case .history(let window) = instances { return anyKeptInstance(of: attribute, in: window, where: condition) }
         switch kind {
         case .sqlite:
             return "EXISTS (SELECT 1 FROM json_each(e.attrs, \(bind: Self.sqlitePath([attribute]))) AS i WHERE \(condition))"
@@ -85,7 +105,30 @@ struct QSQLCompiler {
         }
     }
 
+    /// An instance in history, rebuilt as JSON (its row's number and observedAt put back) so that the
+    /// comparisons of the current state apply to it unchanged: `i.value` on SQLite, `i.v` on PostgreSQL.
+    private func anyKeptInstance(of attribute: String, in window: SQLQueryString, where condition: SQLQueryString) -> SQLQueryString {
+        let rows: SQLQueryString = """
+            FROM history_series hs JOIN history h ON h.series = hs.id
+            """
+        let match: SQLQueryString = " WHERE hs.tenant = \(bind: tenant.name) AND hs.entity_id = s.entity_id AND hs.name = \(bind: attribute)" + window + " AND \(condition))"
+        switch kind {
+        case .sqlite:
+            let body: SQLQueryString = "json_set(COALESCE(h.body, '{}'), '$.observedAt', strftime('%Y-%m-%dT%H:%M:%fZ', h.observed / 1000000.0, 'unixepoch'))"
+            return "EXISTS (SELECT 1 " + rows + " CROSS JOIN json_each(json_array(json(CASE WHEN h.num IS NULL THEN " + body + " ELSE json_set(" + body + ", '$.value', h.num) END))) AS i" + match
+        case .postgres:
+            return "EXISTS (SELECT 1 " + rows + """
+                 CROSS JOIN LATERAL (SELECT COALESCE(CAST(h.body AS jsonb), '{}'::jsonb)
+                    || jsonb_build_object('observedAt', to_char(to_timestamp(h.observed / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
+                    || CASE WHEN h.num IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('value', h.num) END AS v) AS i
+                """ + match
+        }
+    }
+
     private func existence(_ path: QPath) -> SQLQueryString {
+        if case .history = instances, path.subAttributes.isEmpty && path.metadata == nil && path.compound.isEmpty {
+            return anyInstance(of: path.attribute, where: "TRUE")
+        }
         if path.subAttributes.isEmpty && path.metadata == nil && path.compound.isEmpty {
             switch kind {
             case .sqlite: return "(json_type(e.attrs, \(bind: Self.sqlitePath([path.attribute]))) IS NOT NULL)"

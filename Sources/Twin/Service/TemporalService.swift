@@ -53,9 +53,8 @@ public struct TemporalService: Sendable {
         selection.attrs = entityQuery.attrs
         selection.limit = entityQuery.limit
         selection.offset = entityQuery.offset
-        if entityQuery.q != nil || entityQuery.geo != nil {
+        if entityQuery.geo != nil {
             var current = EntityQuery()
-            current.q = entityQuery.q
             current.geo = entityQuery.geo
             selection.current = current
         }
@@ -87,6 +86,8 @@ public struct TemporalService: Sendable {
         } else if p.options.contains("temporalValues") {
             form = .temporalValues
         }
+        selection.q = entityQuery.q
+        selection.window = query
         return Plan(selection: selection, query: query, form: form, representation: representation)
     }
 

@@ -35,7 +35,11 @@ public struct TemporalSelection: Sendable {
     public var idPattern: String?
     public var types: TypeExpression?
     public var attrs: [String]?
-    /// Conditions on the current state (q, geo): the entity must also match them now.
+    /// `q` on history: the entity has, within `window`'s time range (its `timerel` on its `timeProperty`),
+    /// instances for which each term held.
+    public var q: QExpression?
+    public var window = TemporalQuery()
+    /// Conditions on the current state (geo): the entity must also match them now.
     public var current: EntityQuery?
     public var limit = 20
     public var offset = 0

@@ -33,6 +33,9 @@ public final class SQLHistoryStore: HistoryStore {
         }
         if let types = selection.types { parts.append(Self.typeCondition(types, kind: kind)) }
         if let attrs = selection.attrs, !attrs.isEmpty { parts.append("s.name IN (\(binds: attrs))") }
+        if let q = selection.q {
+            parts.append(QSQLCompiler(kind: kind, tenant: tenant, instances: .history(window: Self.timeFilter(selection.window).condition)).compile(q))
+        }
         if let current = selection.current {
             parts.append("s.entity_id IN (SELECT e.id FROM entities e WHERE " + SQLEntityStore.condition(current, tenant: tenant, kind: kind) + ")")
         }
