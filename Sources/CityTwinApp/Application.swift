@@ -61,7 +61,7 @@ public func buildApplication(_ configuration: Configuration, logger: Logger? = n
     app.addServices(DatabaseService(database: database))
     app.addServices(services)
     if configuration.historyRetentionDays > 0 {
-        app.addServices(HistoryRetentionService(history: SQLHistoryStore(database: database), days: configuration.historyRetentionDays, logger: logger))
+        app.addServices(HistoryRetentionService(history: try await SQLHistoryStore.open(database), days: configuration.historyRetentionDays, logger: logger))
     }
     // The pool runs as a service; the schema is brought up to date before the server accepts requests.
     let startLogger = logger
@@ -103,7 +103,7 @@ func makeRouter(
     let store = try await SQLEntityStore.open(
         database, keepHistoryOfDeletedEntities: configuration.keepHistoryOfDeletedEntities, observer: matcher, cachedEntities: configuration.cachedEntities)
     let entities = EntityService(store: store, maximumLimit: configuration.maximumQueryLimit)
-    let temporal = TemporalService(history: SQLHistoryStore(database: database), entities: entities, instanceLimit: configuration.temporalInstanceLimit)
+    let temporal = TemporalService(history: try await SQLHistoryStore.open(database), entities: entities, instanceLimit: configuration.temporalInstanceLimit)
     let ngsi = router.group("ngsi-ld/v1")
         .add(middleware: ProblemDetailsMiddleware())
         .add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens))

@@ -75,12 +75,15 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidURL(String)
     case closed
     case migrationFailed(String)
+    /// Rows bound one by one go only to SQLite's writer.
+    case notTheWriter
 
     public var description: String {
         switch self {
         case .invalidURL(let url): "not a database URL: \(url) (use sqlite:///path/file.sqlite or postgres://user:password@host:port/database)"
         case .closed: "the database is closed"
         case .migrationFailed(let reason): "migration failed: \(reason)"
+        case .notTheWriter: "rows bound one by one are written only on SQLite's writer connection"
         }
     }
 }

@@ -1,3 +1,4 @@
+import CityKit
 import CSQLiteOptions
 import Logging
 import NIOCore
@@ -90,13 +91,7 @@ final class SQLiteInlineConnection: SQLDatabase {
         if let level = queryLogLevel, logger.logLevel <= level {
             logger.log(level: level, "Executing query", metadata: ["sql": .string(sql)])
         }
-        try connection.withLock { connection in
-            guard let handle = connection.handle else { throw StorageError.closed }
-            let statement = try Self.statement(for: sql, on: handle, in: &connection)
-            defer {
-                sqlite_nio_sqlite3_reset(statement)
-                sqlite_nio_sqlite3_clear_bindings(statement)
-            }
+        try withStatement(sql) { statement, handle in
             for (index, value) in binds.enumerated() {
                 try Self.check(Self.bind(value, at: Int32(index + 1), to: statement), handle)
             }
@@ -108,6 +103,39 @@ final class SQLiteInlineConnection: SQLDatabase {
                 if columns == nil { columns = SQLiteInlineRow.Columns(statement) }
                 onRow(SQLiteInlineRow(columns: columns!, values: SQLiteInlineRow.values(of: statement, count: columns!.names.count), decoder: decoder))
             }
+        }
+    }
+
+    /// Runs `sql` once per row: `prefix` and then the row's values bound to its placeholders in order.
+    func runEach(sql: String, prefix: [JSON], rows: [[JSON]]) throws {
+        if let level = queryLogLevel, logger.logLevel <= level {
+            logger.log(level: level, "Executing query for each row", metadata: ["sql": .string(sql), "rows": "\(rows.count)"])
+        }
+        try withStatement(sql) { statement, handle in
+            for row in rows {
+                var index: Int32 = 1
+                for value in prefix + row {
+                    try Self.check(Self.bind(value, at: index, to: statement), handle)
+                    index += 1
+                }
+                let status = sqlite_nio_sqlite3_step(statement)
+                guard status == SQLITE_DONE || status == SQLITE_ROW else { throw Self.error(status, handle) }
+                sqlite_nio_sqlite3_reset(statement)
+            }
+        }
+    }
+
+    /// Runs `body` with the kept statement for `sql` while holding the connection; the statement is reset
+    /// and its bindings cleared afterwards.
+    private func withStatement(_ sql: String, _ body: (OpaquePointer, OpaquePointer) throws -> Void) throws {
+        try connection.withLock { connection in
+            guard let handle = connection.handle else { throw StorageError.closed }
+            let statement = try Self.statement(for: sql, on: handle, in: &connection)
+            defer {
+                sqlite_nio_sqlite3_reset(statement)
+                sqlite_nio_sqlite3_clear_bindings(statement)
+            }
+            try body(statement, handle)
         }
     }
 
@@ -143,6 +171,20 @@ final class SQLiteInlineConnection: SQLDatabase {
             sqlite_nio_sqlite3_bind_null(statement, index)
         case .text(let text):
             sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+        }
+    }
+
+    /// A JSON value as SQLite stores it: strings as text, numbers as they are, booleans as 0 or 1, arrays and
+    /// objects as their JSON text.
+    private static func bind(_ value: JSON, at index: Int32, to statement: OpaquePointer) -> Int32 {
+        switch value {
+        case .null: sqlite_nio_sqlite3_bind_null(statement, index)
+        case .bool(let b): sqlite_nio_sqlite3_bind_int64(statement, index, b ? 1 : 0)
+        case .integer(let i): sqlite_nio_sqlite3_bind_int64(statement, index, i)
+        case .double(let d): sqlite_nio_sqlite3_bind_double(statement, index, d)
+        case .string(let text): sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+        case .array, .object:
+            bind(.string(JSONCoding.string(value)), at: index, to: statement)
         }
     }
 

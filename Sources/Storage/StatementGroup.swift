@@ -1,3 +1,4 @@
+import CityKit
 import SQLKit
 
 /// Write statements that change disjoint rows, run together: on SQLite each as it is added (in process,
@@ -29,6 +30,14 @@ public struct StatementGroup: Sendable {
         } else {
             parts.append(Part(name: name, sql: sql))
         }
+    }
+
+    /// Adds a statement run once per row (SQLite): `prefix`, then the row's values, bound to its
+    /// placeholders in order, on one kept statement.
+    public mutating func appendEach(_ sql: String, prefix: [JSON] = [], rows: [[JSON]]) async throws {
+        guard !rows.isEmpty else { return }
+        guard kind == .sqlite, let writer = db as? SQLiteInlineConnection else { throw StorageError.notTheWriter }
+        try writer.runEach(sql: sql, prefix: prefix, rows: rows)
     }
 
     /// Runs what was kept (PostgreSQL), as one statement.

@@ -1,3 +1,4 @@
+import CityKit
 import Foundation
 import NIOCore
 import SQLKit
@@ -85,6 +86,36 @@ import Testing
             await #expect(throws: (any Error).self) {
                 try await database.write { db in try await db.raw("SELECT regexp(\(bind: "("), \(bind: "x")) AS a").run() }
             }
+        }
+    }
+
+    /// Rows bound one by one to one kept statement: JSON values land as SQLite's storage classes, and a row
+    /// that breaks a constraint fails its whole write (the rows before it are undone with it).
+    @Test func rowsBoundOneByOne() async throws {
+        try await withDatabase { database in
+            try await database.write { db in
+                var statements = StatementGroup(.sqlite, on: db)
+                try await statements.appendEach(
+                    "INSERT INTO t (name, count, ratio, note) VALUES (?, ?, ?, ?)", prefix: [.string("南山区")], rows: [[.integer(7), .double(0.25), .null]])
+                try await statements.appendEach("INSERT INTO t (name, count, ratio, note) VALUES (?, ?, ?, ?)", rows: [
+                    [.string("宝安区"), .bool(true), .integer(3), ["district": "宝安区"]],
+                ])
+            }
+            let rows = try await database.read { db in
+                try await db.raw("SELECT name, count, typeof(ratio) AS r, note FROM t ORDER BY name").all().map {
+                    [try $0.decode(column: "name", as: String.self), "\(try $0.decode(column: "count", as: Int.self))", try $0.decode(column: "r", as: String.self),
+                     try $0.decode(column: "note", as: String?.self) ?? "NULL"]
+                }
+            }
+            #expect(rows == [["南山区", "7", "real", "NULL"], ["宝安区", "1", "real", #"{"district":"宝安区"}"#]])
+            await #expect(throws: (any Error).self) {
+                try await database.write { db in
+                    var statements = StatementGroup(.sqlite, on: db)
+                    try await statements.appendEach("INSERT INTO t (name, count) VALUES (?, ?)", rows: [[.string("罗湖区"), .integer(1)], [.string("南山区"), .integer(2)]])
+                }
+            }
+            let names = try await database.read { db in try await db.raw("SELECT name FROM t ORDER BY name").all().map { try $0.decode(column: "name", as: String.self) } }
+            #expect(names == ["南山区", "宝安区"])
         }
     }
 }

@@ -21,7 +21,7 @@ import Testing
     func withServices(_ kind: DialectKind, keepHistory: Bool = false, instanceLimit: Int = 1000, _ body: @Sendable (Services) async throws -> Void) async throws {
         try await TestDatabases.with(kind, migrations: TwinMigrations.all) { database, _ in
             let entities = EntityService(store: try await SQLEntityStore.open(database, keepHistoryOfDeletedEntities: keepHistory))
-            let history = SQLHistoryStore(database: database)
+            let history = try await SQLHistoryStore.open(database)
             try await body(Services(entities: entities, temporal: TemporalService(history: history, entities: entities, instanceLimit: instanceLimit), history: history))
         }
     }
@@ -237,6 +237,43 @@ import Testing
             #expect(try await chosen("pm25") { $0.timerel = "after"; $0.timeAt = "2026-11-25T02:30:00Z" } == [id])
             #expect(try await chosen("pm25.observedAt>=2026-11-25T03:00:00Z") == [id])
             #expect(try await chosen("pm25.observedAt==2026-11-25T01:00:00Z") == [id, other])
+        }
+    }
+
+    /// A geo-query in a temporal query is matched against the positions kept in history within the time
+    /// range: a bus inside the district at 01:00 and outside it since 03:00 is found for the night, not for
+    /// the morning, and near where it went only for the morning.
+    @Test(arguments: TestDatabases.kinds)
+    func geoQueriesMatchTheHistoryInTheTimeRange(_ kind: DialectKind) async throws {
+        try await withServices(kind) { s in
+            func location(_ longitude: Double, _ latitude: Double, hour: Int) -> JSON {
+                ["type": "GeoProperty", "value": ["type": "Point", "coordinates": [.double(longitude), .double(latitude)]],
+                 "observedAt": .string(String(format: "2026-11-25T%02d:00:00Z", hour))]
+            }
+            func bus(_ n: Int, _ longitude: Double, _ latitude: Double) -> JSON {
+                ["id": .string("urn:ngsi-ld:Bus:\(n)"), "type": "Bus", "location": location(longitude, latitude, hour: 1),
+                 "speed": ["type": "Property", "value": 30, "observedAt": "2026-11-25T01:00:00Z"]]
+            }
+            let id = try await s.entities.create(bus(1, 114.05, 22.54), context: core, tenant: .default)
+            _ = try await s.entities.create(bus(2, 113.93, 22.52), context: core, tenant: .default)
+            _ = try await s.entities.update(id, ["location": location(113.90, 22.50, hour: 3)], context: core, tenant: .default)
+            func chosen(_ georel: String, _ geometry: String, _ coordinates: String, _ timerel: String? = nil) async throws -> [String] {
+                let plan = try plan(s) {
+                    $0.selection.type = "Bus"
+                    $0.selection.georel = georel
+                    $0.selection.geometry = geometry
+                    $0.selection.coordinates = coordinates
+                    if let timerel { $0.timerel = timerel; $0.timeAt = "2026-11-25T02:00:00Z" }
+                }
+                return try await s.history.entities(plan.selection, tenant: .default).map(\.id)
+            }
+            let district = "[[[114.0,22.5],[114.1,22.5],[114.1,22.6],[114.0,22.6],[114.0,22.5]]]"
+            #expect(try await chosen("within", "Polygon", district) == [id])
+            #expect(try await chosen("within", "Polygon", district, "before") == [id])
+            #expect(try await chosen("within", "Polygon", district, "after") == [])
+            #expect(try await chosen("near;maxDistance==1000", "Point", "[113.9,22.5]", "after") == [id])
+            #expect(try await chosen("near;maxDistance==1000", "Point", "[113.9,22.5]", "before") == [])
+            #expect(try await chosen("intersects", "Polygon", "[[[113.92,22.51],[113.94,22.51],[113.94,22.53],[113.92,22.53],[113.92,22.51]]]") == ["urn:ngsi-ld:Bus:2"])
         }
     }
 

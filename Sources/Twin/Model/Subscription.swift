@@ -85,25 +85,67 @@ public struct Subscription: Sendable {
 }
 
 /// Compiled regular expressions for `idPattern`, shared by every subscription that uses one.
+///
+/// Every change is tested against every subscription's pattern, and most patterns are `^` and a literal
+/// id prefix: those are answered by comparing bytes, and the regular expression runs only for an id that
+/// has the prefix and a pattern that goes on past it.
 enum RegexCache {
     private static let cache = SendableCache()
 
     static func matches(_ pattern: String, _ text: String) -> Bool {
-        guard let regex = cache.regex(pattern) else { return false }
-        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        guard let entry = cache.entry(pattern) else { return false }
+        if let prefix = entry.prefix {
+            guard text.utf8.starts(with: prefix.literal.utf8) else { return false }
+            if prefix.isWhole { return true }
+        }
+        return entry.regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    /// The literal text an anchored pattern's matches must start with (after `^`, escaped punctuation
+    /// included, up to the first other syntax), and whether it is the whole pattern; nil when the pattern is
+    /// not anchored or has alternatives.
+    static func literalPrefix(_ pattern: String) -> (literal: String, isWhole: Bool)? {
+        guard pattern.hasPrefix("^"), !pattern.contains("|") else { return nil }
+        let syntax: Set<Character> = [".", "^", "$", "*", "+", "?", "(", ")", "[", "]", "{", "}", "|", "\\"]
+        var literal = ""
+        var rest = pattern.dropFirst()
+        while let c = rest.first {
+            if c == "\\" {
+                // `\.` is a dot; `\d`, `\w`, `\1`… are classes or references.
+                guard let next = rest.dropFirst().first, !next.isLetter, !next.isNumber else { break }
+                literal.append(next)
+                rest = rest.dropFirst(2)
+                continue
+            }
+            if syntax.contains(c) { break }
+            literal.append(c)
+            rest = rest.dropFirst()
+        }
+        // A quantifier that may repeat the last character zero times leaves it out of what is certain.
+        if let next = rest.first, "*?{".contains(next), !literal.isEmpty {
+            literal.removeLast()
+            return (literal, false)
+        }
+        return (literal, rest.isEmpty)
+    }
+
+    struct Entry: Sendable {
+        let regex: NSRegularExpression
+        let prefix: (literal: String, isWhole: Bool)?
     }
 
     private final class SendableCache: Sendable {
-        private let compiled = Mutex<[String: NSRegularExpression]>([:])
+        private let compiled = Mutex<[String: Entry]>([:])
 
-        func regex(_ pattern: String) -> NSRegularExpression? {
+        func entry(_ pattern: String) -> Entry? {
             if let found = compiled.withLock({ $0[pattern] }) { return found }
             guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
+            let entry = Entry(regex: regex, prefix: RegexCache.literalPrefix(pattern))
             compiled.withLock { cache in
                 if cache.count > 10_000 { cache.removeAll() }
-                cache[pattern] = regex
+                cache[pattern] = entry
             }
-            return regex
+            return entry
         }
     }
 }

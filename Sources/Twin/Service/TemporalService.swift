@@ -53,11 +53,6 @@ public struct TemporalService: Sendable {
         selection.attrs = entityQuery.attrs
         selection.limit = entityQuery.limit
         selection.offset = entityQuery.offset
-        if entityQuery.geo != nil {
-            var current = EntityQuery()
-            current.geo = entityQuery.geo
-            selection.current = current
-        }
         var query = TemporalQuery()
         query.instanceLimit = instanceLimit
         query.attrs = representation.pick
@@ -87,6 +82,7 @@ public struct TemporalService: Sendable {
             form = .temporalValues
         }
         selection.q = entityQuery.q
+        selection.geo = entityQuery.geo
         selection.window = query
         return Plan(selection: selection, query: query, form: form, representation: representation)
     }

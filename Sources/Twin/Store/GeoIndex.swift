@@ -1,4 +1,5 @@
 import CityKit
+import Foundation
 import Geo
 import Storage
 import Synchronization
@@ -35,6 +36,15 @@ enum GeoIndex {
     static let sqliteMatch = SQLitePredicate(name: "geo_match") { wkb, key in
         guard let matcher = Matchers.shared.matcher(key) else { return false }
         return matcher.matches(wkb)
+    }
+
+    /// `geo_match_geojson(geojson, key)`: the same test on a GeoJSON geometry given as UTF-8 bytes (a
+    /// GeoProperty instance kept in history, which has no row in `geo_shapes`).
+    static let sqliteMatchGeoJSON = SQLitePredicate(name: "geo_match_geojson") { bytes, key in
+        guard let matcher = Matchers.shared.matcher(key), let value = try? JSONCoding.parse(Data(bytes)),
+            let geometry = try? GeoJSON.geometry(value, name: "", check: false)
+        else { return false }
+        return WKB.encode(geometry).withUnsafeBytes { matcher.matches($0) }
     }
 
     /// Prepared geo-queries, kept because a query tests many rows against one geometry.

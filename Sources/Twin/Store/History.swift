@@ -88,26 +88,25 @@ enum History {
         return out
     }
 
-    /// What `write` sends for `rows`: their series (with the entity's types) and their instances, as JSON arrays.
+    /// What `write` sends for `rows`: their series `[entity, name, datasetId, types]` (with the entity's types)
+    /// and their instances `[entity, name, datasetId, observed, recorded, num, body]`.
     struct Payload: Sendable {
-        let series: [String]
-        let instances: [String]
+        let series: StatementRows
+        let instances: StatementRows
     }
 
-    static func payload(_ rows: [Row], types: [String: [String]]) -> Payload {
+    static func payload(_ rows: [Row], types: [String: [String]], kind: DialectKind) -> Payload {
         var seriesSeen = Set<String>()
-        var series: [JSON] = []
+        var series: [[JSON]] = []
         for row in rows where seriesSeen.insert(row.entityID + "\u{1F}" + row.name + "\u{1F}" + row.datasetID).inserted {
             let typeList = JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string)))
             series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), .string(typeList)])
         }
-        let instances = rows.chunked(2000).map { chunk in
-            JSONCoding.string(.array(chunk.map { row in
-                [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
-                 row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null]
-            }))
+        let instances: [[JSON]] = rows.map { row in
+            [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
+             row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null]
         }
-        return Payload(series: series.chunked(1000).map { JSONCoding.string(.array($0)) }, instances: instances)
+        return Payload(series: StatementRows(series, kind: kind, chunk: 1000), instances: StatementRows(instances, kind: kind, chunk: 2000))
     }
 
     /// Writes rows: makes their series (recording the entity's types), then inserts the instances, as one
@@ -115,28 +114,27 @@ enum History {
     static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
         guard !rows.isEmpty else { return }
         var statements = StatementGroup(kind, on: db)
-        try await write(payload(rows, types: types), tenant: tenant, kind: kind, into: &statements)
+        try await write(payload(rows, types: types, kind: kind), tenant: tenant, kind: kind, into: &statements)
         try await statements.run()
     }
 
     static func write(_ payload: Payload, tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
-        let upsertSeries: SQLQueryString = """
-             ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
-            """
-        if kind == .postgres {
+        let upsertSeries = " ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types"
+        switch (payload.series, payload.instances) {
+        case (.json(let series), .json(let instances)):
             // Series and instances in one statement: the instances take the id of a series made (or whose
             // types changed) in this statement from its RETURNING rows, otherwise the stored one, found by
             // one index lookup per row (LATERAL … LIMIT 1; without statistics the planner scanned every series).
-            for (i, json) in payload.series.enumerated() {
+            for (i, json) in series.enumerated() {
                 try await statements.append("""
                     INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
                     SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
-                    """ + upsertSeries + " RETURNING id, entity_id, name, dataset_id", as: "series\(i)")
+                    """ + SQLQueryString(upsertSeries) + " RETURNING id, entity_id, name, dataset_id", as: "series\(i)")
             }
-            let made: SQLQueryString = payload.series.isEmpty
+            let made: SQLQueryString = series.isEmpty
                 ? "SELECT NULL::bigint AS id, NULL::text AS entity_id, NULL::text AS name, NULL::text AS dataset_id WHERE false"
-                : (payload.series.indices.map { "SELECT * FROM \(unsafeRaw: "series\($0)")" as SQLQueryString } as [SQLQueryString]).joined(separator: " UNION ALL ")
-            for json in payload.instances {
+                : (series.indices.map { "SELECT * FROM \(unsafeRaw: "series\($0)")" as SQLQueryString } as [SQLQueryString]).joined(separator: " UNION ALL ")
+            for json in instances {
                 try await statements.append("""
                     INSERT INTO history (series, observed, recorded, num, body)
                     SELECT COALESCE(m.id, s.id), (x.j->>3)::bigint, (x.j->>4)::bigint, (x.j->>5)::float8, x.j->>6
@@ -149,21 +147,17 @@ enum History {
                     ORDER BY x.ord
                     """)
             }
-            return
-        }
-        for json in payload.series {
-            try await statements.append("""
-                INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
-                SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM jsonb_each(\(bind: json)) AS j WHERE true
-                """ + upsertSeries)
-        }
-        for json in payload.instances {
-            try await statements.append("""
+        case (.values(let series), .values(let instances)):
+            let tenantValue: [JSON] = [.string(tenant.name)]
+            try await statements.appendEach(
+                "INSERT INTO history_series (tenant, entity_id, name, dataset_id, types) VALUES (?, ?, ?, ?, ?)" + upsertSeries, prefix: tenantValue, rows: series)
+            // Numbered: the tenant (?1), then the row's values in its order.
+            try await statements.appendEach("""
                 INSERT INTO history (series, observed, recorded, num, body)
-                SELECT s.id, j.value ->> 3, j.value ->> 4, j.value ->> 5, j.value ->> 6 FROM jsonb_each(\(bind: json)) AS j
-                CROSS JOIN history_series s ON s.tenant = \(bind: tenant.name) AND s.entity_id = j.value ->> 0 AND s.name = j.value ->> 1 AND s.dataset_id = j.value ->> 2
-                ORDER BY j.key
-                """)
+                SELECT s.id, ?5, ?6, ?7, ?8 FROM history_series s WHERE s.tenant = ?1 AND s.entity_id = ?2 AND s.name = ?3 AND s.dataset_id = ?4
+                """, prefix: tenantValue, rows: instances)
+        default:
+            preconditionFailure("series and instances are encoded for one backend")
         }
     }
 

@@ -39,8 +39,9 @@ public struct TemporalSelection: Sendable {
     /// instances for which each term held.
     public var q: QExpression?
     public var window = TemporalQuery()
-    /// Conditions on the current state (geo): the entity must also match them now.
-    public var current: EntityQuery?
+    /// A geo-query on history: the entity has, within `window`'s time range, an instance of the
+    /// GeoProperty that satisfies it.
+    public var geo: GeoFilter?
     public var limit = 20
     public var offset = 0
 

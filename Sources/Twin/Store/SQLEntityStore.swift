@@ -164,18 +164,18 @@ public final class SQLEntityStore: EntityStore {
                 let now = Date()
                 let types = Dictionary(puts.map { ($0.id, $0.types) }, uniquingKeysWith: { a, _ in a })
                 let historyChanges = { @Sendable in
-                    History.payload(events.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }, types: types)
+                    History.payload(events.flatMap { step in step.after.map { History.changes(before: step.before, after: $0, now: now) } ?? [] }, types: types, kind: kind)
                 }
                 // The rows each statement changes are disjoint, so on PostgreSQL they go as one statement.
                 var statements = StatementGroup(kind, on: db)
                 if changed.count < Self.computedHere {
-                    try await write(Self.entityRows(puts), deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
+                    try await write(Self.entityRows(puts, kind: kind), deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
                     try await writeValueIndex(valueChanges(), tenant: tenant, kind: kind, into: &statements)
                     try await writeGeoIndex(shapeChanges(), tenant: tenant, kind: kind, into: &statements)
                     try await History.write(historyChanges(), tenant: tenant, kind: kind, into: &statements)
                 } else {
                     // Many rows: each statement's are computed on other threads while the statements before it run.
-                    async let entityRows = Self.entityRows(puts)
+                    async let entityRows = Self.entityRows(puts, kind: kind)
                     async let valueRows = valueChanges()
                     async let shapeRows = shapeChanges()
                     async let historyRows = historyChanges()
@@ -203,31 +203,35 @@ public final class SQLEntityStore: EntityStore {
         return results
     }
 
-    /// The rows of `puts` (as `EntityCache.stored` gives them, times set) for `write`, as JSON arrays of at most `chunk` rows
-    /// (`[id, type, types, created, modified, attrs]`, attrs as a JSON value).
-    static func entityRows(_ puts: [Entity]) -> [String] {
-        puts.chunked(chunk).map { chunk in
-            JSONCoding.string(.array(chunk.map { e in
-                [.string(e.id), .string(e.types.first ?? ""), .string(JSONCoding.string(.array(e.types.map(JSON.string)))),
-                 .string(Timestamp.string(e.createdAt!)), .string(Timestamp.string(e.modifiedAt!)), e.attributesJSON]
-            }))
-        }
+    /// The rows of `puts` (as `EntityCache.stored` gives them, times set) for `write`:
+    /// `[id, type, types, created, modified, attrs]`, attrs as a JSON value on PostgreSQL, as its text on SQLite.
+    static func entityRows(_ puts: [Entity], kind: DialectKind) -> StatementRows {
+        StatementRows(puts.map { e in
+            [.string(e.id), .string(e.types.first ?? ""), .string(JSONCoding.string(.array(e.types.map(JSON.string)))),
+             .string(Timestamp.string(e.createdAt!)), .string(Timestamp.string(e.modifiedAt!)),
+             kind == .postgres ? e.attributesJSON : .string(JSONCoding.string(e.attributesJSON))]
+        }, kind: kind, chunk: chunk)
     }
 
     /// Writes the final state of the changed entities: `rows` (from `entityRows`) and `deletes` name each id at
     /// most once, and no id is in both.
     private static func write(
-        _ rows: [String], deletes: [String], typeChanges: [(id: String, removed: [String], added: [String])], tenant: Tenant, kind: DialectKind,
+        _ rows: StatementRows, deletes: [String], typeChanges: [(id: String, removed: [String], added: [String])], tenant: Tenant, kind: DialectKind,
         into statements: inout StatementGroup
     ) async throws {
-        // Rows travel as one JSON array: one bound value per statement, and a statement text that does not
-        // grow with the rows.
-        for json in rows {
-            let source: SQLQueryString = kind == .postgres
-                ? "SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3, j->>4, j->5 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
-                : "SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value -> 5 FROM json_each(\(bind: json)) AS j WHERE true"
-            try await statements.append("INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) " + source
-                + " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs")
+        let upsert = " ON CONFLICT (tenant, id) DO UPDATE SET type = excluded.type, types = excluded.types, modified_at = excluded.modified_at, attrs = excluded.attrs"
+        switch rows {
+        case .json(let arrays):
+            for json in arrays {
+                try await statements.append("""
+                    INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs)
+                    SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3, j->>4, j->5 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
+                    """ + SQLQueryString(upsert))
+            }
+        case .values(let values):
+            try await statements.appendEach(
+                "INSERT INTO entities (tenant, id, type, types, created_at, modified_at, attrs) VALUES (?, ?, ?, ?, ?, ?, ?)" + upsert,
+                prefix: [.string(tenant.name)], rows: values)
         }
         // Only the (type, entity) pairs that go and those that come: never one row deleted and added at once.
         func pairs(_ side: (_ removed: [String], _ added: [String]) -> [String], withTenant: Bool) -> [SQLQueryString] {
@@ -251,23 +255,24 @@ public final class SQLEntityStore: EntityStore {
         }
     }
 
-    /// What changes in `attr_values`, as JSON arrays of rows to delete and to add (`[name, kind, num, str, entity]`
-    /// each): one bound value instead of six per row, which is what makes index upkeep cheap.
+    /// What changes in `attr_values`: the rows to delete and to add, `[name, kind, num, str, entity]` each.
     static func valueIndexRows(
         _ changes: [(id: String, removed: Set<AttributeValueIndex.Row>, added: Set<AttributeValueIndex.Row>)], kind: DialectKind
-    ) -> (removed: [String], added: [String]) {
-        func json(_ rows: [(String, AttributeValueIndex.Row)]) -> String {
-            JSONCoding.string(.array(rows.map { [.string($0.1.name), .string($0.1.kind), .double($0.1.number), .string($0.1.text), .string($0.0)] }))
+    ) -> (removed: StatementRows, added: StatementRows) {
+        func rows(_ side: KeyPath<(id: String, removed: Set<AttributeValueIndex.Row>, added: Set<AttributeValueIndex.Row>), Set<AttributeValueIndex.Row>>) -> StatementRows {
+            StatementRows(changes.flatMap { change in
+                change[keyPath: side].map { [.string($0.name), .string($0.kind), .double($0.number), .string($0.text), .string(change.id)] as [JSON] }
+            }, kind: kind, chunk: 2000)
         }
-        let removed = changes.flatMap { change in change.removed.map { (change.id, $0) } }
-        let added = changes.flatMap { change in change.added.map { (change.id, $0) } }
-        return (removed.chunked(2000).map(json), added.chunked(2000).map(json))
+        return (rows(\.removed), rows(\.added))
     }
 
     /// Keeps `attr_values` equal to the values of the stored entities, changing only what changed.
-    private static func writeValueIndex(_ rows: (removed: [String], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
-        for json in rows.removed {
-            if kind == .postgres {
+    private static func writeValueIndex(_ rows: (removed: StatementRows, added: StatementRows), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
+        let tenantValue: [JSON] = [.string(tenant.name)]
+        switch rows.removed {
+        case .json(let arrays):
+            for json in arrays {
                 // One index lookup per row, whatever the statistics say: before the table is analysed the
                 // planner took `tenant = …` for selective and scanned the tenant's whole index instead.
                 try await statements.append("""
@@ -276,61 +281,61 @@ public final class SQLEntityStore: EntityStore {
                         SELECT a.ctid FROM attr_values a WHERE a.tenant = \(bind: tenant.name) AND a.name = j->>0 AND a.kind = j->>1
                           AND a.num = (j->>2)::float8 AND a.str = j->>3 AND a.entity_id = j->>4 LIMIT 1) AS v))
                     """)
-            } else {
-                try await statements.append("DELETE FROM attr_values WHERE tenant = \(bind: tenant.name) AND (name, kind, num, str, entity_id) IN (\(Self.rows(json, kind)))")
             }
+        case .values(let values):
+            try await statements.appendEach(
+                "DELETE FROM attr_values WHERE tenant = ? AND name = ? AND kind = ? AND num = ? AND str = ? AND entity_id = ?", prefix: tenantValue, rows: values)
         }
-        for json in rows.added {
-            try await statements.append("INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) SELECT \(bind: tenant.name), r.* FROM (\(Self.rows(json, kind))) AS r WHERE true ON CONFLICT DO NOTHING")
+        switch rows.added {
+        case .json(let arrays):
+            for json in arrays {
+                try await statements.append("""
+                    INSERT INTO attr_values (tenant, name, kind, num, str, entity_id)
+                    SELECT \(bind: tenant.name), j->>0, j->>1, (j->>2)::float8, j->>3, j->>4 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
+        case .values(let values):
+            try await statements.appendEach(
+                "INSERT INTO attr_values (tenant, name, kind, num, str, entity_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", prefix: tenantValue, rows: values)
         }
     }
 
-    /// The `geo_shapes` rows of entities whose GeoProperties changed: ids whose rows go, and JSON arrays of new
-    /// rows, `[entity, name, min_x, max_x, min_y, max_y, wkb hex]` on SQLite (its trigger keeps the R*Tree in
-    /// step), `[entity, name, GeoJSON]` on PostgreSQL.
-    static func geoIndexRows(_ changes: [(id: String, rows: Set<GeoIndex.Row>)], kind: DialectKind) -> (replaced: [[String]], added: [String]) {
+    /// The `geo_shapes` rows of entities whose GeoProperties changed: ids whose rows go, and the new rows,
+    /// `[entity, name, min_x, max_x, min_y, max_y, wkb hex]` on SQLite (its trigger keeps the R*Tree in step),
+    /// `[entity, name, GeoJSON]` on PostgreSQL.
+    static func geoIndexRows(_ changes: [(id: String, rows: Set<GeoIndex.Row>)], kind: DialectKind) -> (replaced: [[String]], added: StatementRows) {
         let rows = changes.flatMap { change in change.rows.map { (change.id, $0) } }
-        let added = rows.chunked(1000).map { chunk in
-            if kind == .postgres {
-                return JSONCoding.string(.array(chunk.map { [.string($0.0), .string($0.1.name), .string(JSONCoding.string(GeoJSON.json($0.1.geometry)))] }))
-            }
-            return JSONCoding.string(.array(chunk.compactMap { id, row in
+        let added: [[JSON]] = kind == .postgres
+            ? rows.map { [.string($0.0), .string($0.1.name), .string(JSONCoding.string(GeoJSON.json($0.1.geometry)))] }
+            : rows.compactMap { id, row in
                 row.geometry.boundingBox.map { box in
                     [.string(id), .string(row.name), .double(box.minLongitude), .double(box.maxLongitude), .double(box.minLatitude), .double(box.maxLatitude),
                      .string(WKB.hex(row.wkb))]
                 }
-            }))
-        }
-        return (changes.map(\.id).chunked(chunk), added)
+            }
+        return (changes.map(\.id).chunked(chunk), StatementRows(added, kind: kind, chunk: 1000))
     }
 
     /// Replaces the `geo_shapes` rows of entities whose GeoProperties changed (rows from `geoIndexRows`).
-    private static func writeGeoIndex(_ rows: (replaced: [[String]], added: [String]), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
+    private static func writeGeoIndex(_ rows: (replaced: [[String]], added: StatementRows), tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
         // On PostgreSQL the delete sees the rows from before the group, so it never takes the new ones.
         for ids in rows.replaced {
             try await statements.append("DELETE FROM geo_shapes WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: ids))")
         }
-        for json in rows.added {
-            if kind == .postgres {
+        switch rows.added {
+        case .json(let arrays):
+            for json in arrays {
                 try await statements.append("""
                     INSERT INTO geo_shapes (tenant, entity_id, name, geom)
                     SELECT \(bind: tenant.name), j->>0, j->>1, ST_SetSRID(ST_GeomFromGeoJSON(j->>2), 4326) FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
                     """)
-            } else {
-                try await statements.append("""
-                    INSERT INTO geo_shapes (tenant, entity_id, name, min_x, max_x, min_y, max_y, wkb)
-                    SELECT \(bind: tenant.name), j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, j.value ->> 5, unhex(j.value ->> 6)
-                    FROM jsonb_each(\(bind: json)) AS j
-                    """)
             }
+        case .values(let values):
+            try await statements.appendEach(
+                "INSERT INTO geo_shapes (tenant, entity_id, name, min_x, max_x, min_y, max_y, wkb) VALUES (?, ?, ?, ?, ?, ?, ?, unhex(?))",
+                prefix: [.string(tenant.name)], rows: values)
         }
-    }
-
-    /// A subquery of the rows in a bound JSON array of `[name, kind, num, str, entity]`.
-    private static func rows(_ json: String, _ kind: DialectKind) -> SQLQueryString {
-        kind == .postgres
-            ? "SELECT j->>0 AS name, j->>1 AS kind, (j->>2)::float8 AS num, j->>3 AS str, j->>4 AS entity_id FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j"
-            : "SELECT json_extract(j.value, '$[0]') AS name, json_extract(j.value, '$[1]') AS kind, json_extract(j.value, '$[2]') AS num, json_extract(j.value, '$[3]') AS str, json_extract(j.value, '$[4]') AS entity_id FROM jsonb_each(\(bind: json)) AS j"
     }
 
     // MARK: Reading
@@ -452,22 +457,25 @@ public final class SQLEntityStore: EntityStore {
             // CROSS JOIN keeps the R*Tree as the outer loop (SQLite would otherwise scan every shape of the name).
             return "e.id IN (SELECT g.entity_id FROM geo_rtree r CROSS JOIN geo_shapes g ON g.rid = r.rid WHERE r.min_x <= \(bind: box.maxLongitude) AND r.max_x >= \(bind: box.minLongitude) AND r.min_y <= \(bind: box.maxLatitude) AND r.max_y >= \(bind: box.minLatitude) AND " + match + ")"
         }
+        return "e.id IN (SELECT g.entity_id FROM geo_shapes g WHERE g.tenant = \(bind: tenant.name) AND g.name = \(bind: geo.property) AND " + postgisTest(geo, "g.geom") + ")"
+    }
+
+    /// PostGIS's test of the geo-query on `geometry` (an SQL expression of SRID 4326).
+    static func postgisTest(_ geo: GeoFilter, _ geometry: SQLQueryString) -> SQLQueryString {
         let shape: SQLQueryString = "ST_SetSRID(ST_GeomFromGeoJSON(CAST(\(bind: JSONCoding.string(GeoJSON.json(geo.query.geometry))) AS text)), 4326)"
-        let test: SQLQueryString
         switch geo.query.relation {
         case .near(let maxDistance, let minDistance):
             var tests: [SQLQueryString] = []
-            if let maxDistance { tests.append("ST_DWithin(g.geom::geography, " + shape + "::geography, \(bind: maxDistance))") }
-            if let minDistance { tests.append("NOT ST_DWithin(g.geom::geography, " + shape + "::geography, \(bind: minDistance))") }
-            test = tests.joined(separator: " AND ")
-        case .within: test = "ST_Within(g.geom, " + shape + ")"
-        case .contains: test = "ST_Contains(g.geom, " + shape + ")"
-        case .intersects: test = "ST_Intersects(g.geom, " + shape + ")"
-        case .disjoint: test = "ST_Disjoint(g.geom, " + shape + ")"
-        case .equals: test = "ST_Equals(g.geom, " + shape + ")"
-        case .overlaps: test = "ST_Overlaps(g.geom, " + shape + ")"
+            if let maxDistance { tests.append("ST_DWithin((" + geometry + ")::geography, " + shape + "::geography, \(bind: maxDistance))") }
+            if let minDistance { tests.append("NOT ST_DWithin((" + geometry + ")::geography, " + shape + "::geography, \(bind: minDistance))") }
+            return "(" + tests.joined(separator: " AND ") + ")"
+        case .within: return "ST_Within(" + geometry + ", " + shape + ")"
+        case .contains: return "ST_Contains(" + geometry + ", " + shape + ")"
+        case .intersects: return "ST_Intersects(" + geometry + ", " + shape + ")"
+        case .disjoint: return "ST_Disjoint(" + geometry + ", " + shape + ")"
+        case .equals: return "ST_Equals(" + geometry + ", " + shape + ")"
+        case .overlaps: return "ST_Overlaps(" + geometry + ", " + shape + ")"
         }
-        return "e.id IN (SELECT g.entity_id FROM geo_shapes g WHERE g.tenant = \(bind: tenant.name) AND g.name = \(bind: geo.property) AND " + test + ")"
     }
 
     static func typeCondition(_ expression: TypeExpression, tenant: Tenant) -> SQLQueryString {

@@ -1,5 +1,6 @@
 import CityKit
 import Foundation
+import Geo
 import SQLKit
 import Storage
 
@@ -8,8 +9,14 @@ import Storage
 public final class SQLHistoryStore: HistoryStore {
     let database: Database
 
-    public init(database: Database) {
+    private init(database: Database) {
         self.database = database
+    }
+
+    /// Opens the store, adding the SQL function its geo-queries on history need (SQLite).
+    public static func open(_ database: Database) async throws -> SQLHistoryStore {
+        try await database.install(GeoIndex.sqliteMatchGeoJSON)
+        return SQLHistoryStore(database: database)
     }
 
     private var kind: DialectKind { database.kind }
@@ -36,9 +43,7 @@ public final class SQLHistoryStore: HistoryStore {
         if let q = selection.q {
             parts.append(QSQLCompiler(kind: kind, tenant: tenant, instances: .history(window: Self.timeFilter(selection.window).condition)).compile(q))
         }
-        if let current = selection.current {
-            parts.append("s.entity_id IN (SELECT e.id FROM entities e WHERE " + SQLEntityStore.condition(current, tenant: tenant, kind: kind) + ")")
-        }
+        if let geo = selection.geo { parts.append(Self.geoCondition(geo, window: Self.timeFilter(selection.window).condition, tenant: tenant, kind: kind)) }
         let condition = (parts as [SQLQueryString]).joined(separator: " AND ")
         return try await database.read { db in
             let rows = try await db.raw("""
@@ -49,6 +54,21 @@ public final class SQLHistoryStore: HistoryStore {
                 (try row.decode(column: "entity_id", as: String.self), SQLEntityStore.typeNames(try row.decode(column: "types", as: String.self)))
             }
         }
+    }
+
+    /// Entities with an instance of the GeoProperty kept within `window` that satisfies the geo-query: by
+    /// `geo_match_geojson` (GEOS, PROJ) on SQLite, by PostGIS on PostgreSQL, on the instance's GeoJSON.
+    static func geoCondition(_ geo: GeoFilter, window: SQLQueryString, tenant: Tenant, kind: DialectKind) -> SQLQueryString {
+        let kept: SQLQueryString = """
+            EXISTS (SELECT 1 FROM history_series hs JOIN history h ON h.series = hs.id
+            WHERE hs.tenant = \(bind: tenant.name) AND hs.entity_id = s.entity_id AND hs.name = \(bind: geo.property)
+            """ + window
+        if kind == .sqlite {
+            return kept + " AND json_extract(h.body, '$.type') = 'GeoProperty' AND geo_match_geojson(CAST(json_extract(h.body, '$.value') AS BLOB), \(bind: geo.query.key)) = 1)"
+        }
+        // CASE: only a GeoProperty's value is read as GeoJSON (another attribute of the name may have been kept).
+        let geometry: SQLQueryString = "ST_SetSRID(ST_GeomFromGeoJSON((CAST(h.body AS jsonb) -> 'value')::text), 4326)"
+        return kept + " AND CASE WHEN CAST(h.body AS jsonb) ->> 'type' = 'GeoProperty' THEN " + SQLEntityStore.postgisTest(geo, geometry) + " ELSE FALSE END)"
     }
 
     /// A type expression over a series' recorded types (a JSON array).
