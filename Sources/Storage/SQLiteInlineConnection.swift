@@ -112,12 +112,11 @@ final class SQLiteInlineConnection: SQLDatabase {
             logger.log(level: level, "Executing query for each row", metadata: ["sql": .string(sql), "rows": "\(rows.count)"])
         }
         try withStatement(sql) { statement, handle in
+            // The prefix stays bound: clearing happens only once all rows are done.
+            for (i, value) in prefix.enumerated() { try Self.check(Self.bind(value, at: Int32(i + 1), to: statement), handle) }
+            let first = Int32(prefix.count + 1)
             for row in rows {
-                var index: Int32 = 1
-                for value in prefix + row {
-                    try Self.check(Self.bind(value, at: index, to: statement), handle)
-                    index += 1
-                }
+                for (i, value) in row.enumerated() { try Self.check(Self.bind(value, at: first + Int32(i), to: statement), handle) }
                 let status = sqlite_nio_sqlite3_step(statement)
                 guard status == SQLITE_DONE || status == SQLITE_ROW else { throw Self.error(status, handle) }
                 sqlite_nio_sqlite3_reset(statement)
