@@ -132,6 +132,7 @@ func makeRouter(
         measurements: measurements, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites
     ).addRoutes(to: router.group("iot").add(middleware: SensingErrorMiddleware()).add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens)))
     var services: [any Service] = [NotificationService(deliverer: deliverer, matcher: matcher, database: database, ready: ready, logger: logger)]
+    if database.kind == .postgres { services.append(DeviceEventsService(directory: directory, database: database, ready: ready)) }
     if let broker = configuration.mqttBroker.flatMap(MQTTEndpoint.init(url:)) {
         let intake = MQTTIntake(measurements: measurements, broker: broker, caFile: configuration.mqttCAFile, logger: logger)
         services.append(MQTTIntakeService(intake: intake, ready: ready))

@@ -131,6 +131,42 @@ import Twin
         }
     }
 
+    /// Two copies on one PostgreSQL: a device deleted on one is refused by the other within moments, though
+    /// the other had it cached (an entry lives 10 s): the deletion is announced by `NOTIFY`.
+    @Test(arguments: TestDatabases.kinds.filter { $0 == .postgres })
+    func aDeviceDeletedOnOneCopyIsRefusedByTheOther(_ kind: DialectKind) async throws {
+        try await TestDatabases.with(kind, migrations: TwinMigrations.all + SensingMigrations.all) { database, _ in
+            let entities = EntityService(store: try await SQLEntityStore.open(database))
+            let store = SQLDeviceStore(database: database)
+            let (here, there) = (DeviceDirectory(store: store), DeviceDirectory(store: store))
+            let provisioning = ProvisioningService(store: store, entities: entities, directory: here)
+            let elsewhere = MeasurementService(directory: there, entities: entities)
+            try await provisioning.createGroups(Self.group, tenant: .default)
+            try await provisioning.createDevices(["devices": [["device_id": "ls-9", "apikey": "air-key"]]], tenant: .default)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await SensingEvents.listen(on: database, directory: there) }
+                defer { group.cancelAll() }
+                try await Task.sleep(for: .milliseconds(500))
+                // given the other copy has the device cached
+                try await elsewhere.accept(apikey: "air-key", deviceID: "ls-9", payload: ["p": 12])
+                // when this copy deletes it
+                try await provisioning.deleteDevice("ls-9", tenant: .default)
+                // then the other refuses its measurements long before its entry would have expired
+                let deadline = ContinuousClock.now + .seconds(3)
+                var refused = false
+                while !refused && ContinuousClock.now < deadline {
+                    do {
+                        try await elsewhere.accept(apikey: "air-key", deviceID: "ls-9", payload: ["p": 13])
+                        try await Task.sleep(for: .milliseconds(50))
+                    } catch let error as SensingError where error.name == .deviceNotFound {
+                        refused = true
+                    }
+                }
+                #expect(refused)
+            }
+        }
+    }
+
     /// Measurements published to `/{apikey}/{device_id}/attrs` on a real Mosquitto reach the twin; unknown
     /// devices and malformed payloads are dropped, counted, and write nothing. The cases run one after the
     /// other: every intake on the broker sees every measurement topic, so another case's would be counted.

@@ -3,8 +3,9 @@ import Foundation
 import Synchronization
 
 /// Devices by (API key, device id), cached in front of the store so that a stream of measurements does not
-/// read the store for each. Entries live `lifetime` (changes made by another copy are seen after that);
-/// changes made here clear them at once. Unknown devices are remembered briefly too.
+/// read the store for each. Changes made here clear the entries at once, changes made by another copy on
+/// the same PostgreSQL when its notification arrives (`SensingEvents`), and at the latest when an entry's
+/// `lifetime` ends. Unknown devices are remembered briefly too.
 public final class DeviceDirectory: Sendable {
     let store: any DeviceStore
     let lifetime: Duration

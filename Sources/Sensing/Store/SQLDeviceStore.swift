@@ -33,8 +33,14 @@ public struct SQLDeviceStore: DeviceStore {
                 // A duplicate undoes the whole request (this write's savepoint).
                 if !inserted { throw Duplicate(key: group.apikey) }
             }
+            try await self.announce(on: db)
             return nil
         }
+    }
+
+    /// Tells the other copies on this PostgreSQL, when the write commits, to forget the devices they cached.
+    private func announce(on db: any SQLDatabase) async throws {
+        try await Database.notify(SensingEvents.channel, SensingEvents.devicesChanged, kind: database.kind, on: db)
     }
 
     struct Duplicate: Error { let key: String }
@@ -59,7 +65,9 @@ public struct SQLDeviceStore: DeviceStore {
 
     public func deleteGroup(tenant: Tenant, apikey: String) async throws -> Bool {
         try await database.write { db in
-            try await db.raw("DELETE FROM iot_groups WHERE tenant = \(bind: tenant.name) AND apikey = \(bind: apikey) RETURNING apikey").first() != nil
+            let deleted = try await db.raw("DELETE FROM iot_groups WHERE tenant = \(bind: tenant.name) AND apikey = \(bind: apikey) RETURNING apikey").first() != nil
+            if deleted { try await self.announce(on: db) }
+            return deleted
         }
     }
 
@@ -74,6 +82,7 @@ public struct SQLDeviceStore: DeviceStore {
                         """).first() != nil
                     if !inserted { throw Duplicate(key: device.deviceID) }
                 }
+                try await self.announce(on: db)
                 return nil
             }
         } catch let duplicate as Duplicate {
@@ -103,7 +112,9 @@ public struct SQLDeviceStore: DeviceStore {
 
     public func deleteDevice(tenant: Tenant, id: String) async throws -> Bool {
         try await database.write { db in
-            try await db.raw("DELETE FROM iot_devices WHERE tenant = \(bind: tenant.name) AND device_id = \(bind: id) RETURNING device_id").first() != nil
+            let deleted = try await db.raw("DELETE FROM iot_devices WHERE tenant = \(bind: tenant.name) AND device_id = \(bind: id) RETURNING device_id").first() != nil
+            if deleted { try await self.announce(on: db) }
+            return deleted
         }
     }
 
