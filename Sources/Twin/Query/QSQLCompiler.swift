@@ -108,16 +108,14 @@ struct QSQLCompiler {
     /// An instance in history, rebuilt as JSON (its row's number and observedAt put back) so that the
     /// comparisons of the current state apply to it unchanged: `i.value` on SQLite, `i.v` on PostgreSQL.
     private func anyKeptInstance(of attribute: String, in window: SQLQueryString, where condition: SQLQueryString) -> SQLQueryString {
-        let rows: SQLQueryString = """
-            FROM history_series hs JOIN history h ON h.series = hs.id
-            """
-        let match: SQLQueryString = " WHERE hs.tenant = \(bind: tenant.name) AND hs.entity_id = s.entity_id AND hs.name = \(bind: attribute)" + window + " AND \(condition))"
+        let kept = History.kept(attribute, tenant: tenant, window: window)
+        let match: SQLQueryString = " WHERE " + kept.filter + " AND \(condition))"
         switch kind {
         case .sqlite:
             let body: SQLQueryString = "json_set(COALESCE(h.body, '{}'), '$.observedAt', strftime('%Y-%m-%dT%H:%M:%fZ', h.observed / 1000000.0, 'unixepoch'))"
-            return "EXISTS (SELECT 1 " + rows + " CROSS JOIN json_each(json_array(json(CASE WHEN h.num IS NULL THEN " + body + " ELSE json_set(" + body + ", '$.value', h.num) END))) AS i" + match
+            return "EXISTS (SELECT 1 " + kept.from + " CROSS JOIN json_each(json_array(json(CASE WHEN h.num IS NULL THEN " + body + " ELSE json_set(" + body + ", '$.value', h.num) END))) AS i" + match
         case .postgres:
-            return "EXISTS (SELECT 1 " + rows + """
+            return "EXISTS (SELECT 1 " + kept.from + """
                  CROSS JOIN LATERAL (SELECT COALESCE(CAST(h.body AS jsonb), '{}'::jsonb)
                     || jsonb_build_object('observedAt', to_char(to_timestamp(h.observed / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
                     || CASE WHEN h.num IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('value', h.num) END AS v) AS i
@@ -126,10 +124,8 @@ struct QSQLCompiler {
     }
 
     private func existence(_ path: QPath) -> SQLQueryString {
-        if case .history = instances, path.subAttributes.isEmpty && path.metadata == nil && path.compound.isEmpty {
-            return anyInstance(of: path.attribute, where: "TRUE")
-        }
         if path.subAttributes.isEmpty && path.metadata == nil && path.compound.isEmpty {
+            if case .history = instances { return anyInstance(of: path.attribute, where: "TRUE") }
             switch kind {
             case .sqlite: return "(json_type(e.attrs, \(bind: Self.sqlitePath([path.attribute]))) IS NOT NULL)"
             case .postgres: return "jsonb_exists(e.attrs, \(bind: path.attribute))"

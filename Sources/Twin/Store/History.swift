@@ -109,8 +109,8 @@ enum History {
         return Payload(series: StatementRows(series, kind: kind, chunk: 1000), instances: StatementRows(instances, kind: kind, chunk: 2000))
     }
 
-    /// Writes rows: makes their series (recording the entity's types), then inserts the instances, as one
-    /// JSON array per statement.
+    /// Writes rows: makes their series (recording the entity's types), then inserts the instances (JSON arrays
+    /// in one statement on PostgreSQL, rows bound one by one on SQLite).
     static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
         guard !rows.isEmpty else { return }
         var statements = StatementGroup(kind, on: db)
@@ -125,15 +125,15 @@ enum History {
             // Series and instances in one statement: the instances take the id of a series made (or whose
             // types changed) in this statement from its RETURNING rows, otherwise the stored one, found by
             // one index lookup per row (LATERAL … LIMIT 1; without statistics the planner scanned every series).
+            // Every instance has its series among these: none means nothing to write.
+            guard !series.isEmpty else { return }
             for (i, json) in series.enumerated() {
                 try await statements.append("""
                     INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
                     SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
                     """ + SQLQueryString(upsertSeries) + " RETURNING id, entity_id, name, dataset_id", as: "series\(i)")
             }
-            let made: SQLQueryString = series.isEmpty
-                ? "SELECT NULL::bigint AS id, NULL::text AS entity_id, NULL::text AS name, NULL::text AS dataset_id WHERE false"
-                : (series.indices.map { "SELECT * FROM \(unsafeRaw: "series\($0)")" as SQLQueryString } as [SQLQueryString]).joined(separator: " UNION ALL ")
+            let made = (series.indices.map { "SELECT * FROM \(unsafeRaw: "series\($0)")" as SQLQueryString } as [SQLQueryString]).joined(separator: " UNION ALL ")
             for json in instances {
                 try await statements.append("""
                     INSERT INTO history (series, observed, recorded, num, body)
@@ -159,6 +159,13 @@ enum History {
         default:
             preconditionFailure("series and instances are encoded for one backend")
         }
+    }
+
+    /// The instances of `attribute` kept within `window` (a condition on `h`) for the entity that the outer
+    /// query's series `s` names: what to select them `from` (series `hs`, instances `h`) and the `filter`.
+    static func kept(_ attribute: String, tenant: Tenant, window: SQLQueryString) -> (from: SQLQueryString, filter: SQLQueryString) {
+        ("FROM history_series hs JOIN history h ON h.series = hs.id",
+         "hs.tenant = \(bind: tenant.name) AND hs.entity_id = s.entity_id AND hs.name = \(bind: attribute)" + window)
     }
 
     /// Deletes the whole history of entities (their series; instances follow by cascade).

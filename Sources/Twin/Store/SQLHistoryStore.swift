@@ -40,10 +40,9 @@ public final class SQLHistoryStore: HistoryStore {
         }
         if let types = selection.types { parts.append(Self.typeCondition(types, kind: kind)) }
         if let attrs = selection.attrs, !attrs.isEmpty { parts.append("s.name IN (\(binds: attrs))") }
-        if let q = selection.q {
-            parts.append(QSQLCompiler(kind: kind, tenant: tenant, instances: .history(window: Self.timeFilter(selection.window).condition)).compile(q))
-        }
-        if let geo = selection.geo { parts.append(Self.geoCondition(geo, window: Self.timeFilter(selection.window).condition, tenant: tenant, kind: kind)) }
+        let window = Self.timeFilter(selection.window).condition
+        if let q = selection.q { parts.append(QSQLCompiler(kind: kind, tenant: tenant, instances: .history(window: window)).compile(q)) }
+        if let geo = selection.geo { parts.append(Self.geoCondition(geo, window: window, tenant: tenant, kind: kind)) }
         let condition = (parts as [SQLQueryString]).joined(separator: " AND ")
         return try await database.read { db in
             let rows = try await db.raw("""
@@ -59,10 +58,8 @@ public final class SQLHistoryStore: HistoryStore {
     /// Entities with an instance of the GeoProperty kept within `window` that satisfies the geo-query: by
     /// `geo_match_geojson` (GEOS, PROJ) on SQLite, by PostGIS on PostgreSQL, on the instance's GeoJSON.
     static func geoCondition(_ geo: GeoFilter, window: SQLQueryString, tenant: Tenant, kind: DialectKind) -> SQLQueryString {
-        let kept: SQLQueryString = """
-            EXISTS (SELECT 1 FROM history_series hs JOIN history h ON h.series = hs.id
-            WHERE hs.tenant = \(bind: tenant.name) AND hs.entity_id = s.entity_id AND hs.name = \(bind: geo.property)
-            """ + window
+        let rows = History.kept(geo.property, tenant: tenant, window: window)
+        let kept: SQLQueryString = "EXISTS (SELECT 1 " + rows.from + " WHERE " + rows.filter
         if kind == .sqlite {
             return kept + " AND json_extract(h.body, '$.type') = 'GeoProperty' AND geo_match_geojson(CAST(json_extract(h.body, '$.value') AS BLOB), \(bind: geo.query.key)) = 1)"
         }
