@@ -24,7 +24,7 @@ public final class Database: Sendable {
     enum Connections: Sendable {
         /// `lookups` answer reads by key on the caller's thread; `checkpointer` moves the write-ahead log into
         /// the database file, off the writer's path.
-        case sqlite(writer: SQLiteInlineConnection, readers: [SQLiteConnection], lookups: [SQLiteInlineConnection], checkpointer: SQLiteConnection)
+        case sqlite(writer: SQLiteInlineConnection, readers: [SQLiteInlineConnection], lookups: [SQLiteInlineConnection], checkpointer: SQLiteConnection)
         case postgres(PostgresClient)
     }
 
@@ -70,11 +70,12 @@ public final class Database: Sendable {
                 try await writer.raw(SQLQueryString(pragma)).run()
             }
             try writer.install(SQLiteFunctions.regexp)
-            var readers: [SQLiteConnection] = []
+            // Queries: their plans may depend on what is bound (e.g. a `LIKE` prefix), so each is planned for its values.
+            var readers: [SQLiteInlineConnection] = []
             for _ in 0..<3 {
-                let reader = try await SQLiteConnection.open(storage: storage, logger: logger)
-                for pragma in readerPragmas { _ = try await reader.query(pragma) }
-                try await reader.install(customFunction: SQLiteFunctions.regexp.customFunction())
+                let reader = try SQLiteInlineConnection.open(path: path, offloaded: true, keepPlans: false, logger: logger)
+                for pragma in readerPragmas { try await reader.raw(SQLQueryString(pragma)).run() }
+                try reader.install(SQLiteFunctions.regexp)
                 readers.append(reader)
             }
             var lookups: [SQLiteInlineConnection] = []
@@ -138,7 +139,7 @@ public final class Database: Sendable {
         switch connections {
         case .sqlite(_, let readers, _, _):
             let index = nextReader.add(1, ordering: .relaxed).oldValue
-            return try await body(readers[index % readers.count].sql())
+            return try await body(readers[index % readers.count])
         case .postgres(let client):
             return try await client.withConnection { try await body($0.sql()) }
         }
@@ -175,10 +176,8 @@ public final class Database: Sendable {
     /// test that a query applies to candidate rows). PostgreSQL has its own functions: nothing is done.
     public func install(_ predicate: SQLitePredicate) async throws {
         guard case .sqlite(let writer, let readers, let lookups, _) = connections else { return }
-        let function = predicate.function
-        try await batcher.exclusive { try writer.install(function) }
-        for lookup in lookups { try lookup.install(function) }
-        for reader in readers { try await reader.install(customFunction: function.customFunction()) }
+        try await batcher.exclusive { try writer.install(predicate) }
+        for connection in lookups + readers { try connection.install(predicate) }
     }
 
     /// Runs `handle` for each notification on PostgreSQL channel `channel` (`LISTEN`), from another copy or
@@ -213,8 +212,7 @@ public final class Database: Sendable {
     public func close() async {
         switch connections {
         case .sqlite(let writer, let readers, let lookups, let checkpointer):
-            for reader in readers { try? await reader.close() }
-            for lookup in lookups { lookup.close() }
+            for connection in readers + lookups { connection.close() }
             try? await checkpointer.close()
             writer.close()
         case .postgres:

@@ -9,15 +9,15 @@ import SQLiteNIO
 import Synchronization
 import VaporCSQLite
 
-/// An SQLite connection driven through the C API on the calling thread: the writer, and the connections
-/// that look entities up by key.
+/// An SQLite connection driven through the C API, keeping its prepared statements: the writer, the
+/// connections that look entities up by key, and those that run queries.
 ///
-/// SQLiteNIO (the other readers) hands every statement to a thread pool and back; a group transaction of
-/// hundreds of short statements, or a lookup of one row, spent most of its time in those hand-offs. This
-/// connection runs each statement where it is called, keeps its prepared statements, and sends only
-/// `COMMIT` (which waits for the disk) to the I/O thread pool. Long reads (queries) stay on SQLiteNIO so
-/// they never hold a concurrency thread. It is the same SQLite library SQLiteNIO links (one copy in the
-/// process, so file locks stay coherent).
+/// SQLiteNIO hands every statement to a thread pool and back; a group transaction of hundreds of short
+/// statements, or a lookup of one row, spent most of its time in those hand-offs. The writer and the
+/// lookups run each statement where it is called and send only `COMMIT` (which waits for the disk) to the
+/// I/O thread pool. A connection opened `offloaded` (queries, which may scan) runs every statement on that
+/// pool, so a long read never holds a concurrency thread. It is the same SQLite library SQLiteNIO links (one
+/// copy in the process, so file locks stay coherent).
 final class SQLiteInlineConnection: SQLDatabase {
     /// The connection (nil once closed) and its prepared statements. Unchecked: it lives in the mutex
     /// below and SQLite's handles are only touched while holding it.
@@ -28,6 +28,8 @@ final class SQLiteInlineConnection: SQLDatabase {
     }
 
     private let connection: Mutex<Connection>
+    /// Every statement runs on the I/O thread pool, not on the caller's thread.
+    private let offloaded: Bool
     let logger: Logger
     let eventLoop: any EventLoop
     var dialect: any SQLDialect { SQLiteDialect() }
@@ -37,15 +39,17 @@ final class SQLiteInlineConnection: SQLDatabase {
     /// The most prepared statements kept; the oldest is finalized past it.
     static let keptStatements = 256
 
-    private init(handle: OpaquePointer, logger: Logger) {
+    private init(handle: OpaquePointer, offloaded: Bool, logger: Logger) {
         self.connection = Mutex(Connection(handle: handle))
+        self.offloaded = offloaded
         self.logger = logger
         self.eventLoop = MultiThreadedEventLoopGroup.singleton.any()
     }
 
     /// Opens (creating if needed) the file at `path`. Another SQLiteNIO connection must have been opened
-    /// first, so that the library is initialised.
-    static func open(path: String, logger: Logger) throws -> SQLiteInlineConnection {
+    /// first, so that the library is initialised. `keepPlans`: a kept statement keeps its query plan whatever
+    /// is bound (for the writer's and lookups' statements, whose plans never depend on the values).
+    static func open(path: String, offloaded: Bool = false, keepPlans: Bool = true, logger: Logger) throws -> SQLiteInlineConnection {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_EXRESCODE
         let status = sqlite_nio_sqlite3_open_v2(path, &handle, flags, nil)
@@ -55,15 +59,21 @@ final class SQLiteInlineConnection: SQLDatabase {
             throw SQLiteInlineError(code: status, message: "\(message) (\(path))")
         }
         // Kept statements are bound anew for every use; without this SQLite prepares some of them again each time.
-        let keep = citytwin_sqlite_keep_plans(UnsafeMutableRawPointer(handle))
+        let keep = keepPlans ? citytwin_sqlite_keep_plans(UnsafeMutableRawPointer(handle)) : SQLITE_OK
         guard keep == SQLITE_OK else {
             sqlite_nio_sqlite3_close(handle)
             throw SQLiteInlineError(code: keep, message: "cannot keep query plans (\(path))")
         }
-        return SQLiteInlineConnection(handle: handle, logger: logger)
+        return SQLiteInlineConnection(handle: handle, offloaded: offloaded, logger: logger)
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) -> EventLoopFuture<Void> {
+        if offloaded {
+            let (sql, binds) = serialize(query)
+            return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { [self] in
+                try run(sql: sql, binds: binds.map { try encoder.encode($0) }, onRow)
+            }
+        }
         do {
             try run(query, onRow)
             return eventLoop.makeSucceededVoidFuture()
@@ -74,6 +84,11 @@ final class SQLiteInlineConnection: SQLDatabase {
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> ()) async throws {
         let (sql, binds) = serialize(query)
+        if offloaded {
+            let values = try binds.map { try encoder.encode($0) }
+            try await NIOThreadPool.singleton.runIfActive { try self.run(sql: sql, binds: values, onRow) }
+            return
+        }
         if sql == "COMMIT" {
             // The commit syncs the log to disk: wait for it on the I/O pool, not on a concurrency thread.
             try await NIOThreadPool.singleton.runIfActive { try self.run(sql: sql, binds: [], onRow) }
@@ -198,11 +213,19 @@ final class SQLiteInlineConnection: SQLDatabase {
     /// SQLite's marker for "copy this buffer now".
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
-    /// Adds `function` to this connection (the readers get the same through SQLiteNIO).
+    /// Adds `function` to this connection.
     func install(_ function: SQLiteScalarFunction) throws {
         try connection.withLock { connection in
             guard let handle = connection.handle else { throw StorageError.closed }
             try Self.check(function.install(on: handle), handle)
+        }
+    }
+
+    /// Adds `predicate` to this connection.
+    func install(_ predicate: SQLitePredicate) throws {
+        try connection.withLock { connection in
+            guard let handle = connection.handle else { throw StorageError.closed }
+            try Self.check(predicate.install(on: handle), handle)
         }
     }
 

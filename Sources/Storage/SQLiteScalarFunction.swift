@@ -2,17 +2,12 @@ import NIOCore
 import SQLiteNIO
 import VaporCSQLite
 
-/// An SQL function returning an integer, installed on every SQLite connection: on the readers through
-/// SQLiteNIO, on the inline connections (``SQLiteInlineConnection``) through the C API. A thrown error fails the statement.
+/// An SQL function returning an integer, installed through the C API on every SQLite connection
+/// (``SQLiteInlineConnection``). A thrown error fails the statement.
 struct SQLiteScalarFunction: Sendable {
     let name: String
     let argumentCount: Int32
     let body: @Sendable ([SQLiteData]) throws -> Int
-
-    func customFunction() -> SQLiteCustomFunction {
-        let body = self.body
-        return SQLiteCustomFunction(name, argumentCount: argumentCount, pure: true) { try body($0) }
-    }
 
     /// Registers the function on a raw connection; SQLite's result code.
     func install(on handle: OpaquePointer) -> Int32 {

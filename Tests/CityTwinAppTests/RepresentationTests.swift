@@ -53,6 +53,30 @@ import Testing
         }
     }
 
+    /// A query reads what its answer shows: `pick=id` only the ids (from the key), `pick=id,type` no
+    /// attributes; each answer is the same as when everything is read and then picked.
+    @Test func queryPicksReadWhatTheyShow() async throws {
+        try await withLamp { client in
+            let query = "/ngsi-ld/v1/entities?type=Streetlight"
+            let (_, ids) = try await get(client, query + "&pick=id")
+            #expect(ids == [["id": "urn:ngsi-ld:Streetlight:ln-7"]])
+            let (_, typed) = try await get(client, query + "&pick=id,type")
+            #expect(typed == [["id": "urn:ngsi-ld:Streetlight:ln-7", "type": "Streetlight"]])
+            let (_, times) = try await get(client, query + "&pick=id&options=sysAttrs")
+            #expect(times?.arrayValue?.first?.objectValue?.keys.sorted() == ["createdAt", "id", "modifiedAt"])
+            let (_, power) = try await get(client, query + "&pick=power&format=simplified")
+            #expect(power == [["power": 60]])
+            let near = query + "&georel=near%3BmaxDistance%3D%3D100&geometry=Point&coordinates=%5B114.1005,22.6%5D"
+            let (_, nearIDs) = try await get(client, near + "&pick=id")
+            #expect(nearIDs == [["id": "urn:ngsi-ld:Streetlight:ln-7"]])
+            let (_, farIDs) = try await get(client, near.replacingOccurrences(of: "114.1005", with: "114.2") + "&pick=id")
+            #expect(farIDs == [])
+            let (_, geo) = try await get(client, query + "&pick=id", accept: "application/geo+json")
+            #expect(geo?["features"]?.arrayValue?.count == 1)
+            #expect(geo?["features"]?.arrayValue?.first?["id"] == "urn:ngsi-ld:Streetlight:ln-7")
+        }
+    }
+
     @Test func mediaTypesAndContextPlacement() async throws {
         try await withLamp { client in
             let base = "/ngsi-ld/v1/entities/urn:ngsi-ld:Streetlight:ln-7"

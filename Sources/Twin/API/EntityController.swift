@@ -131,10 +131,11 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
         parameters.offset = p.get("offset")
         parameters.count = p.get("count") == "true" || options(request).contains("count")
         parameters.local = p.get("local") == "true"
-        let (plan, base) = try service.plan(parameters, context: ld)
+        var (plan, base) = try service.plan(parameters, context: ld)
         let tenant = try NGSIRequest.tenant(request)
-        let (entities, count) = try await service.query(plan, tenant: tenant)
         let r = try representation(request, base)
+        plan.reads = r.reads
+        let (entities, count) = try await service.query(plan, tenant: tenant)
         var headers: HTTPFields = [:]
         if let count { headers[NGSIRequest.countHeader] = String(count) }
         if let link = pagingLinks(request, plan: plan, returned: entities.count, total: count) { headers[NGSIRequest.linkHeader] = link }
@@ -251,9 +252,10 @@ public struct EntityController<Context: TwinRequestContext>: Sendable {
         let p = request.uri.queryParameters
         var parameters = try QueryBody.parameters(body, limit: p.get("limit"), offset: p.get("offset"))
         parameters.count = p.get("count") == "true"
-        let (plan, base) = try service.plan(parameters, context: ld)
-        let (entities, count) = try await service.query(plan, tenant: tenant)
+        var (plan, base) = try service.plan(parameters, context: ld)
         let r = try representation(request, base)
+        plan.reads = r.reads
+        let (entities, count) = try await service.query(plan, tenant: tenant)
         var headers: HTTPFields = [:]
         if let count { headers[NGSIRequest.countHeader] = String(count) }
         return NGSIResponse(type: type, context: ld).entities(entities.map { r.render($0, context: ld) }, single: false, extra: headers)

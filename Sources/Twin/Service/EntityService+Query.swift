@@ -66,7 +66,6 @@ extension EntityService {
             throw .badData("a query needs at least one of id, idPattern, type, attrs, q, a geo-query or local=true")
         }
         query.count = p.count
-        query.readsAttributes = representation.pick.map { !$0.isEmpty } ?? true
         if let limit = p.limit {
             guard let n = Int(limit), n >= 0 else { throw .badData("limit must be a non-negative integer") }
             guard n <= maximumLimit else { throw NGSIError(.tooManyResults, "limit \(n) is above the maximum of \(maximumLimit)") }

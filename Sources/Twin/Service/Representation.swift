@@ -36,6 +36,12 @@ public struct Representation: Sendable {
 
     public init() {}
 
+    /// What `render` needs of each entity, for the query to read.
+    public var reads: Reads {
+        guard let pick, pick.isEmpty else { return .everything }
+        return keepType || sysAttrs ? .withoutAttributes : .ids
+    }
+
     public func render(_ entity: Entity, context: LDContext) -> JSON {
         var out: [String: JSON] = [:]
         if keepID { out["id"] = .string(entity.id) }

@@ -48,6 +48,15 @@ public struct GeoFilter: Sendable, Equatable {
     }
 }
 
+/// What a query reads of each entity it finds.
+public enum Reads: Sendable, Equatable {
+    case everything
+    /// Id, types and system times (e.g. `pick=id,type`).
+    case withoutAttributes
+    /// The id alone (`pick=id`): answered from the key, without reading the entities' rows.
+    case ids
+}
+
 /// A query over current state, names already expanded.
 public struct EntityQuery: Sendable {
     public var ids: [String]?
@@ -57,8 +66,8 @@ public struct EntityQuery: Sendable {
     public var attrs: [String]?
     public var q: QExpression?
     public var geo: GeoFilter?
-    /// False when the answer shows no attributes (e.g. `pick=id`): they are then not read.
-    public var readsAttributes = true
+    /// What of each entity the answer shows, and so what is read.
+    public var reads = Reads.everything
     public var limit = 20
     public var offset = 0
     public var count = false

@@ -33,18 +33,19 @@ enum GeoIndex {
 
     /// `geo_match(wkb, key)`: the exact test of a geo-query (by `SpatialQuery.key`) on a stored geometry,
     /// for SQLite, which has an R*Tree of boxes but no geometry functions.
-    static let sqliteMatch = SQLitePredicate(name: "geo_match") { wkb, key in
-        guard let matcher = Matchers.shared.matcher(key) else { return false }
-        return matcher.matches(wkb)
+    static let sqliteMatch = SQLitePredicate(name: "geo_match") { key in
+        guard let matcher = Matchers.shared.matcher(key) else { return nil }
+        return { matcher.matches($0) }
     }
 
     /// `geo_match_geojson(geojson, key)`: the same test on a GeoJSON geometry given as UTF-8 bytes (a
     /// GeoProperty instance kept in history, which has no row in `geo_shapes`).
-    static let sqliteMatchGeoJSON = SQLitePredicate(name: "geo_match_geojson") { bytes, key in
-        guard let matcher = Matchers.shared.matcher(key), let value = try? JSONCoding.parse(Data(bytes)),
-            let geometry = try? GeoJSON.geometry(value, name: "", check: false)
-        else { return false }
-        return WKB.encode(geometry).withUnsafeBytes { matcher.matches($0) }
+    static let sqliteMatchGeoJSON = SQLitePredicate(name: "geo_match_geojson") { key in
+        guard let matcher = Matchers.shared.matcher(key) else { return nil }
+        return { bytes in
+            guard let value = try? JSONCoding.parse(Data(bytes)), let geometry = try? GeoJSON.geometry(value, name: "", check: false) else { return false }
+            return WKB.encode(geometry).withUnsafeBytes { matcher.matches($0) }
+        }
     }
 
     /// Prepared geo-queries, kept because a query tests many rows against one geometry.

@@ -155,9 +155,9 @@ public final class SQLEntityStore: EntityStore {
                     }, kind: kind)
                 }
                 let shapeChanges = { @Sendable in
-                    Self.geoIndexRows(changed.compactMap { id -> (id: String, rows: Set<GeoIndex.Row>)? in
+                    Self.geoIndexRows(changed.compactMap { id -> (id: String, replaces: Bool, rows: Set<GeoIndex.Row>)? in
                         let (old, new) = (GeoIndex.rows(of: prior[id]!), GeoIndex.rows(of: after[id]))
-                        return old == new ? nil : (id, new)
+                        return old == new ? nil : (id, !old.isEmpty, new)
                     }, kind: kind)
                 }
                 // Every instance an update wrote becomes history, in this same transaction.
@@ -234,21 +234,34 @@ public final class SQLEntityStore: EntityStore {
                 prefix: [.string(tenant.name)], rows: values)
         }
         // Only the (type, entity) pairs that go and those that come: never one row deleted and added at once.
-        func pairs(_ side: (_ removed: [String], _ added: [String]) -> [String], withTenant: Bool) -> [SQLQueryString] {
-            let rows = typeChanges.flatMap { change in side(change.removed, change.added).map { (type: $0, id: change.id) } }
-            return rows.chunked(chunk).map { chunk in
+        // SQLite binds them pair by pair to a kept statement; PostgreSQL takes them as lists of values.
+        let removed = typeChanges.flatMap { change in change.removed.map { (type: $0, id: change.id) } }
+        let added = typeChanges.flatMap { change in change.added.map { (type: $0, id: change.id) } }
+        func values(_ pairs: [(type: String, id: String)], withTenant: Bool) -> [SQLQueryString] {
+            pairs.chunked(chunk).map { chunk in
                 (chunk.map { withTenant ? "(\(bind: tenant.name), \(bind: $0.type), \(bind: $0.id))" : "(\(bind: $0.type), \(bind: $0.id))" } as [SQLQueryString])
                     .joined(separator: ", ")
             }
         }
-        for values in pairs({ removed, _ in removed }, withTenant: false) {
-            try await statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND (type, entity_id) IN (VALUES " + values + ")")
+        if kind == .sqlite {
+            try await statements.appendEach(
+                "DELETE FROM entity_types WHERE tenant = ? AND type = ? AND entity_id = ?", prefix: [.string(tenant.name)], rows: removed.map { [.string($0.type), .string($0.id)] })
+        } else {
+            for list in values(removed, withTenant: false) {
+                try await statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND (type, entity_id) IN (VALUES " + list + ")")
+            }
         }
         for chunk in deletes.chunked(chunk) {
             try await statements.append("DELETE FROM entity_types WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))")
         }
-        for values in pairs({ _, added in added }, withTenant: true) {
-            try await statements.append("INSERT INTO entity_types (tenant, type, entity_id) VALUES " + values + " ON CONFLICT DO NOTHING")
+        if kind == .sqlite {
+            try await statements.appendEach(
+                "INSERT INTO entity_types (tenant, type, entity_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", prefix: [.string(tenant.name)],
+                rows: added.map { [.string($0.type), .string($0.id)] })
+        } else {
+            for list in values(added, withTenant: true) {
+                try await statements.append("INSERT INTO entity_types (tenant, type, entity_id) VALUES " + list + " ON CONFLICT DO NOTHING")
+            }
         }
         for chunk in deletes.chunked(chunk) {
             try await statements.append("DELETE FROM entities WHERE tenant = \(bind: tenant.name) AND id IN (\(binds: chunk))")
@@ -301,10 +314,10 @@ public final class SQLEntityStore: EntityStore {
         }
     }
 
-    /// The `geo_shapes` rows of entities whose GeoProperties changed: ids whose rows go, and the new rows,
+    /// The `geo_shapes` rows of entities whose GeoProperties changed: ids whose rows go (those that had any), and the new rows,
     /// `[entity, name, min_x, max_x, min_y, max_y, wkb hex]` on SQLite (its trigger keeps the R*Tree in step),
     /// `[entity, name, GeoJSON]` on PostgreSQL.
-    static func geoIndexRows(_ changes: [(id: String, rows: Set<GeoIndex.Row>)], kind: DialectKind) -> (replaced: [[String]], added: StatementRows) {
+    static func geoIndexRows(_ changes: [(id: String, replaces: Bool, rows: Set<GeoIndex.Row>)], kind: DialectKind) -> (replaced: [[String]], added: StatementRows) {
         let rows = changes.flatMap { change in change.rows.map { (change.id, $0) } }
         let added: [[JSON]] = kind == .postgres
             ? rows.map { [.string($0.0), .string($0.1.name), .string(JSONCoding.string(GeoJSON.json($0.1.geometry)))] }
@@ -314,7 +327,7 @@ public final class SQLEntityStore: EntityStore {
                      .string(WKB.hex(row.wkb))]
                 }
             }
-        return (changes.map(\.id).chunked(chunk), StatementRows(added, kind: kind, chunk: 1000))
+        return (changes.filter(\.replaces).map(\.id).chunked(chunk), StatementRows(added, kind: kind, chunk: 1000))
     }
 
     /// Replaces the `geo_shapes` rows of entities whose GeoProperties changed (rows from `geoIndexRows`).
@@ -340,9 +353,14 @@ public final class SQLEntityStore: EntityStore {
 
     // MARK: Reading
 
-    /// The columns an entity is read from; without `attributes`, its attributes are not read at all.
-    static func columns(_ kind: DialectKind, attributes: Bool = true) -> SQLQueryString {
-        guard attributes else { return "e.id, e.types, e.created_at, e.modified_at, '{}' AS attrs" }
+    /// The columns an entity is read from: all, all but its attributes, or its id alone (the key's column,
+    /// so that the query needs no entity row).
+    static func columns(_ kind: DialectKind, reads: Reads = .everything) -> SQLQueryString {
+        switch reads {
+        case .ids: return "e.id"
+        case .withoutAttributes: return "e.id, e.types, e.created_at, e.modified_at, '{}' AS attrs"
+        case .everything: break
+        }
         return kind == .postgres ? "e.id, e.types, e.created_at, e.modified_at, e.attrs::text AS attrs" : "e.id, e.types, e.created_at, e.modified_at, e.attrs"
     }
 
@@ -423,7 +441,10 @@ public final class SQLEntityStore: EntityStore {
                 count = try await db.raw("SELECT COUNT(*) AS n FROM entities e WHERE \(condition)").first()?.decode(column: "n", as: Int.self)
             }
             guard query.limit > 0 else { return ([], count) }
-            let rows = try await db.raw("SELECT \(Self.columns(kind, attributes: query.readsAttributes)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)").all()
+            let rows = try await db.raw("SELECT \(Self.columns(kind, reads: query.reads)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)").all()
+            if query.reads == .ids {
+                return (try rows.map { Entity(id: try $0.decode(column: "id", as: String.self), types: [], attributes: [:]) }, count)
+            }
             return (try rows.map(Self.decode), count)
         }
     }
