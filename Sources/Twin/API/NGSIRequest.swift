@@ -16,7 +16,7 @@ struct NGSIRequest {
     /// A path parameter, percent-decoded: clients send `urn:ngsi-ld:Road:深南` as
     /// `urn:ngsi-ld:Road:%E6%B7%B1%E5%8D%97`. Nil when absent or not valid percent-encoding.
     static func path(_ name: String, _ parameters: Parameters) -> String? {
-        parameters.get(name).flatMap { $0.removingPercentEncoding }
+        parameters.get(name).flatMap { $0.utf8.contains(UInt8(ascii: "%")) ? $0.removingPercentEncoding : $0 }
     }
 
     /// `id` as one path segment of a URL (a `Location`): percent-encoded where a path needs it (Chinese text,

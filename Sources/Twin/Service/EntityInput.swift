@@ -236,13 +236,21 @@ public struct EntityInput: Sendable {
 
     /// A URI as NGSI-LD ids need: a scheme, a colon, no spaces or control characters.
     public static func isURI(_ s: String) -> Bool {
-        guard s.utf8.count <= 1024, let colon = s.firstIndex(of: ":"), colon != s.startIndex else { return false }
-        let scheme = s[..<colon]
-        guard let first = scheme.unicodeScalars.first, first.properties.isASCIIHexDigit || CharacterSet.letters.contains(first),
-            scheme.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "+-.".unicodeScalars.contains($0)) })
-        else { return false }
-        guard s.index(after: colon) < s.endIndex else { return false }
-        return !s.unicodeScalars.contains { $0.value < 0x21 || $0 == "<" || $0 == ">" || $0 == "\"" || $0 == "{" || $0 == "}" || $0 == "|" || $0 == "\\" || $0 == "^" || $0 == "`" }
+        let bytes = s.utf8
+        guard bytes.count <= 1024, let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon != bytes.startIndex else { return false }
+        // The scheme (RFC 3986): a letter, then letters, digits, "+", "-" or ".".
+        func letter(_ b: UInt8) -> Bool { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(b | 0x20) }
+        func schemeByte(_ b: UInt8) -> Bool { letter(b) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) || b == UInt8(ascii: "+") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") }
+        guard letter(bytes[bytes.startIndex]), bytes[bytes.startIndex..<colon].allSatisfy(schemeByte), bytes.index(after: colon) < bytes.endIndex else { return false }
+        // No controls, spaces or characters a URI never holds as they are (bytes of other scripts, ≥ 0x80, are fine).
+        return !bytes.contains { byte in
+            switch byte {
+            case 0..<0x21, UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "\""), UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "|"),
+                UInt8(ascii: "\\"), UInt8(ascii: "^"), UInt8(ascii: "`"):
+                true
+            default: false
+            }
+        }
     }
 
     /// Attribute and type names: no characters that break queries or paths.
