@@ -13,8 +13,6 @@ public enum StatementRows: Sendable {
             self = .values(rows)
             return
         }
-        self = .json(stride(from: 0, to: rows.count, by: chunk).map { start in
-            JSONCoding.string(.array(rows[start..<min(start + chunk, rows.count)].map(JSON.array)))
-        })
+        self = .json(rows.chunked(chunk).map { JSONCoding.string(.array($0.map(JSON.array))) })
     }
 }

@@ -559,9 +559,3 @@ public final class SQLEntityStore: EntityStore {
 final class KnownTenants: Sendable {
     let names = Mutex<Set<String>>([""])
 }
-
-extension Array {
-    func chunked(_ size: Int) -> [[Element]] {
-        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
-    }
-}
