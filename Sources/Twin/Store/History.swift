@@ -88,11 +88,14 @@ enum History {
         return out
     }
 
-    /// What `write` sends for `rows`: their series `[entity, name, datasetId, types]` (with the entity's types)
-    /// and their instances `[entity, name, datasetId, observed, recorded, num, body]`.
+    /// What `write` sends for `rows`: their series `[entity, name, datasetId, types]` (with the entity's types),
+    /// their instances `[entity, name, datasetId, observed, recorded, num, body]`, and on SQLite their hourly
+    /// totals `[entity, name, datasetId, hour, count, numeric count, sum, sum of squares, min, max]` (on
+    /// PostgreSQL a trigger adds up each statement's instances).
     struct Payload: Sendable {
         let series: StatementRows
         let instances: StatementRows
+        let hours: [[JSON]]
     }
 
     static func payload(_ rows: [Row], types: [String: [String]], kind: DialectKind) -> Payload {
@@ -106,7 +109,46 @@ enum History {
             [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
              row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null]
         }
-        return Payload(series: StatementRows(series, kind: kind, chunk: 1000), instances: StatementRows(instances, kind: kind, chunk: 2000))
+        return Payload(
+            series: StatementRows(series, kind: kind, chunk: 1000), instances: StatementRows(instances, kind: kind, chunk: 2000),
+            hours: kind == .sqlite ? hourlyTotals(rows) : [])
+    }
+
+    /// The rows' totals by series and hour, in the order each first appears. A series' instances usually
+    /// come one after another, so a row is first compared with the one before it.
+    static func hourlyTotals(_ rows: [Row]) -> [[JSON]] {
+        struct Key: Hashable {
+            let entityID: String, name: String, datasetID: String, hour: Int64
+        }
+        var keys: [Key] = []
+        var totals: [HistoryRollup.Totals] = []
+        var index: [Key: Int] = [:]
+        var previous = -1
+        for row in rows {
+            let hour = HistoryRollup.hourStart(row.observed)
+            let i: Int
+            if previous >= 0, case let last = keys[previous], last.hour == hour, last.entityID == row.entityID, last.name == row.name, last.datasetID == row.datasetID {
+                i = previous
+            } else {
+                let key = Key(entityID: row.entityID, name: row.name, datasetID: row.datasetID, hour: hour)
+                if let known = index[key] {
+                    i = known
+                } else {
+                    i = keys.count
+                    index[key] = i
+                    keys.append(key)
+                    totals.append(HistoryRollup.Totals())
+                }
+            }
+            var one = HistoryRollup.Totals(count: 1)
+            if let num = row.num { (one.numeric, one.sum, one.sumsq, one.min, one.max) = (1, num, num * num, num, num) }
+            totals[i].add(one)
+            previous = i
+        }
+        return zip(keys, totals).map { key, t in
+            [.string(key.entityID), .string(key.name), .string(key.datasetID), .integer(key.hour), .integer(t.count), .integer(t.numeric),
+             .double(t.sum), .double(t.sumsq), t.min.map(JSON.double) ?? .null, t.max.map(JSON.double) ?? .null]
+        }
     }
 
     /// Writes rows: makes their series (recording the entity's types), then inserts the instances (JSON arrays
@@ -156,6 +198,16 @@ enum History {
                 INSERT INTO history (series, observed, recorded, num, body)
                 SELECT s.id, ?5, ?6, ?7, ?8 FROM history_series s WHERE s.tenant = ?1 AND s.entity_id = ?2 AND s.name = ?3 AND s.dataset_id = ?4
                 """, prefix: tenantValue, rows: instances)
+            // A comparison with NULL is not true: a NULL min or max is replaced, a NULL newcomer is not taken.
+            try await statements.appendEach("""
+                INSERT INTO history_hours (series, hour, n, num_n, sum, sumsq, min, max)
+                SELECT s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM history_series s WHERE s.tenant = ?1 AND s.entity_id = ?2 AND s.name = ?3 AND s.dataset_id = ?4
+                ON CONFLICT (series, hour) DO UPDATE SET
+                    n = history_hours.n + excluded.n, num_n = history_hours.num_n + excluded.num_n,
+                    sum = history_hours.sum + excluded.sum, sumsq = history_hours.sumsq + excluded.sumsq,
+                    min = CASE WHEN history_hours.min IS NULL OR excluded.min < history_hours.min THEN excluded.min ELSE history_hours.min END,
+                    max = CASE WHEN history_hours.max IS NULL OR excluded.max > history_hours.max THEN excluded.max ELSE history_hours.max END
+                """, prefix: tenantValue, rows: payload.hours)
         default:
             preconditionFailure("series and instances are encoded for one backend")
         }
@@ -168,9 +220,10 @@ enum History {
          "hs.tenant = \(bind: tenant.name) AND hs.entity_id = s.entity_id AND hs.name = \(bind: attribute)" + window)
     }
 
-    /// Deletes the whole history of entities (their series; instances follow by cascade).
+    /// Deletes the whole history of entities: their rollups, instances and series.
     static func deleteEntities(_ ids: [String], tenant: Tenant, on db: any SQLDatabase) async throws {
         for chunk in ids.chunked(400) {
+            try await HistoryRollup.delete(seriesWhere: "tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))", on: db)
             try await db.raw("DELETE FROM history WHERE series IN (SELECT id FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk)))").run()
             try await db.raw("DELETE FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))").run()
         }

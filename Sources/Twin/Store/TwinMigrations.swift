@@ -186,5 +186,56 @@ public enum TwinMigrations {
                 """
             ]
         },
+        // Hourly rollups of every series (count, numeric count, sum, sum of squares, min, max by observedAt
+        // hour), so that aggregations over whole hours read one row an hour instead of every instance. Every
+        // write of instances adds to them: on PostgreSQL a statement trigger on `history`, on SQLite
+        // `History.write` (one upsert per series and hour of the write, not one per instance). Deleting or
+        // changing instances recomputes the hours they were in (`HistoryRollup`). Made here for the history
+        // already kept.
+        Migration(id: "twin-0008-history-hours") { kind in
+            let hour = HistoryRollup.hourStart("observed")
+            let backfill = """
+                INSERT INTO history_hours (series, hour, n, num_n, sum, sumsq, min, max)
+                SELECT series, \(hour), COUNT(*), COUNT(num), COALESCE(SUM(num), 0), COALESCE(SUM(num * num), 0), MIN(num), MAX(num)
+                FROM history GROUP BY series, \(hour)
+                """
+            if kind == .postgres {
+                return [
+                    """
+                    CREATE TABLE history_hours (
+                        series BIGINT NOT NULL, hour BIGINT NOT NULL, n BIGINT NOT NULL, num_n BIGINT NOT NULL,
+                        sum DOUBLE PRECISION NOT NULL, sumsq DOUBLE PRECISION NOT NULL, min DOUBLE PRECISION, max DOUBLE PRECISION,
+                        PRIMARY KEY (series, hour))
+                    """,
+                    // Once per statement, from its inserted rows: one upsert per (series, hour), in key order so
+                    // that two writers lock rollups in the same order.
+                    """
+                    CREATE FUNCTION citytwin_history_roll_up() RETURNS trigger LANGUAGE plpgsql AS $$
+                    BEGIN
+                        INSERT INTO history_hours (series, hour, n, num_n, sum, sumsq, min, max)
+                        SELECT series, \(hour), COUNT(*), COUNT(num), COALESCE(SUM(num), 0), COALESCE(SUM(num * num), 0), MIN(num), MAX(num)
+                        FROM added GROUP BY series, \(hour) ORDER BY 1, 2
+                        ON CONFLICT (series, hour) DO UPDATE SET
+                            n = history_hours.n + excluded.n, num_n = history_hours.num_n + excluded.num_n,
+                            sum = history_hours.sum + excluded.sum, sumsq = history_hours.sumsq + excluded.sumsq,
+                            min = LEAST(history_hours.min, excluded.min), max = GREATEST(history_hours.max, excluded.max);
+                        RETURN NULL;
+                    END
+                    $$
+                    """,
+                    "CREATE TRIGGER history_rolled_up AFTER INSERT ON history REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION citytwin_history_roll_up()",
+                    backfill,
+                ]
+            }
+            return [
+                """
+                CREATE TABLE history_hours (
+                    series INTEGER NOT NULL, hour INTEGER NOT NULL, n INTEGER NOT NULL, num_n INTEGER NOT NULL,
+                    sum REAL NOT NULL, sumsq REAL NOT NULL, min REAL, max REAL,
+                    PRIMARY KEY (series, hour)) WITHOUT ROWID
+                """,
+                backfill,
+            ]
+        },
     ]
 }
