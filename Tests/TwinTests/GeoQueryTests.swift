@@ -82,6 +82,45 @@ import Testing
         }
     }
 
+    /// A page of a geo-query and its count are the same whether ids alone, ids and types or whole entities
+    /// are read, and with a `q` that makes the query look into the entities (on PostgreSQL a geo-query
+    /// otherwise starts from the matching shapes).
+    @Test(arguments: TestDatabases.kinds)
+    func pagesOfAGeoQuery(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            // 25 streetlights in the district's north-east corner, every other one dimmed, a bus stop among them.
+            for i in 0..<25 {
+                var body = Self.thing(String(format: "p%02d", i), Self.point(114.0125 + Double(i % 5) * 0.001, 22.5125 + Double(i / 5) * 0.001)).objectValue!
+                body["dimmed"] = ["type": "Property", "value": .bool(i % 2 == 0)]
+                _ = try await service.create(.object(body), context: core, tenant: .default)
+            }
+            _ = try await service.create(Self.thing("stop", Self.point(114.0135, 22.5135), type: "BusStop"), context: core, tenant: .default)
+            _ = try await service.create(Self.thing("away", Self.point(114.05, 22.55)), context: core, tenant: .default)
+            var p = EntityService.QueryParameters()
+            (p.georel, p.geometry, p.coordinates, p.type) = ("within", "Polygon", Self.district, "Streetlight")
+            (p.limit, p.offset, p.count) = ("4", "3", true)
+            func page(_ reads: Reads) async throws -> (ids: [String], count: Int?, attributes: Int) {
+                var (query, _) = try service.plan(p, context: core)
+                query.reads = reads
+                let (entities, count) = try await service.query(query, tenant: .default)
+                return (entities.map { String($0.id.split(separator: ":").last!) }, count, entities.map(\.attributes.count).reduce(0, +))
+            }
+            for reads in [Reads.ids, .withoutAttributes, .everything] {
+                let (ids, count, attributes) = try await page(reads)
+                #expect(ids == ["p03", "p04", "p05", "p06"], "\(reads)")
+                #expect(count == 25)
+                #expect(attributes == (reads == .everything ? 8 : 0))
+            }
+            p.q = "dimmed==true"
+            let (ids, count, _) = try await page(.ids)
+            #expect(ids == ["p06", "p08", "p10", "p12"])
+            #expect(count == 13)
+            p.q = nil
+            (p.type, p.georel, p.geometry, p.coordinates, p.offset) = ("BusStop", "near;maxDistance==50", "Point", "[114.0135,22.5135]", "0")
+            #expect(try await page(.ids).ids == ["stop"])
+        }
+    }
+
     @Test(arguments: TestDatabases.kinds)
     func anyGeoPropertyAndTheIndexFollowsChanges(_ kind: DialectKind) async throws {
         try await withService(kind) { service in

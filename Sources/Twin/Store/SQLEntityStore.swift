@@ -434,14 +434,24 @@ public final class SQLEntityStore: EntityStore {
 
     public func query(_ query: EntityQuery, tenant: Tenant) async throws -> (entities: [Entity], count: Int?) {
         let kind = self.kind
-        let condition = Self.condition(query, tenant: tenant, kind: kind)
+        let shapesFirst = Self.matchingShapes(query, tenant: tenant, kind: kind)
+        let from: SQLQueryString = shapesFirst ?? "entities e"
+        let condition = Self.condition(query, tenant: tenant, kind: kind, geo: shapesFirst == nil)
         return try await database.read { db in
             var count: Int?
             if query.count {
-                count = try await db.raw("SELECT COUNT(*) AS n FROM entities e WHERE \(condition)").first()?.decode(column: "n", as: Int.self)
+                count = try await db.raw("SELECT COUNT(*) AS n FROM " + from + " WHERE \(condition)").first()?.decode(column: "n", as: Int.self)
             }
             guard query.limit > 0 else { return ([], count) }
-            let rows = try await db.raw("SELECT \(Self.columns(kind, reads: query.reads)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)").all()
+            let page: SQLQueryString = "SELECT e.id FROM " + from + " WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)"
+            let sql: SQLQueryString
+            switch (query.reads, shapesFirst) {
+            case (.ids, _): sql = page
+            case (_, nil): sql = "SELECT \(Self.columns(kind, reads: query.reads)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)"
+            // The page's ids first, then only their rows.
+            case (_, .some): sql = "SELECT \(Self.columns(kind, reads: query.reads)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (" + page + ") ORDER BY e.id"
+            }
+            let rows = try await db.raw(sql).all()
             if query.reads == .ids {
                 return (try rows.map { Entity(id: try $0.decode(column: "id", as: String.self), types: [], attributes: [:]) }, count)
             }
@@ -449,7 +459,19 @@ public final class SQLEntityStore: EntityStore {
         }
     }
 
-    static func condition(_ query: EntityQuery, tenant: Tenant, kind: DialectKind) -> SQLQueryString {
+    /// PostgreSQL, for a geo-query whose other filters need only ids and types (no `q`, no `attrs`): the
+    /// matching shapes' distinct (tenant, id) pairs as the query's `e`, so that the entities' rows are not
+    /// looked up for every match (the type test by the type index alone, only the page's rows read).
+    /// Measured in psql on 1,000,000 points: a district polygon of 8,282 matches 138 → 58 ms (the planner
+    /// had walked the entities' key in a merge join), `near` 500 m 7.0–8.0 → 4.1–5.7 ms.
+    static func matchingShapes(_ query: EntityQuery, tenant: Tenant, kind: DialectKind) -> SQLQueryString? {
+        guard kind == .postgres, let geo = query.geo, query.q == nil, query.attrs?.isEmpty ?? true else { return nil }
+        return "(SELECT DISTINCT g.tenant, g.entity_id AS id FROM geo_shapes g WHERE g.tenant = \(bind: tenant.name) AND g.name = \(bind: geo.property) AND "
+            + postgisTest(geo, "g.geom") + ") AS e"
+    }
+
+    /// The query's filters on `e` (the entities, or `matchingShapes`' pairs when `geo` is false: they hold the geo-query).
+    static func condition(_ query: EntityQuery, tenant: Tenant, kind: DialectKind, geo: Bool = true) -> SQLQueryString {
         var parts: [SQLQueryString] = ["e.tenant = \(bind: tenant.name)"]
         if let ids = query.ids, !ids.isEmpty { parts.append("e.id IN (\(binds: ids))") }
         if let pattern = query.idPattern {
@@ -462,7 +484,7 @@ public final class SQLEntityStore: EntityStore {
             parts.append("(" + (any as [SQLQueryString]).joined(separator: " OR ") + ")")
         }
         if let q = query.q { parts.append(QSQLCompiler(kind: kind, tenant: tenant).compile(q)) }
-        if let geo = query.geo { parts.append(geoCondition(geo, tenant: tenant, kind: kind)) }
+        if geo, let filter = query.geo { parts.append(geoCondition(filter, tenant: tenant, kind: kind)) }
         return (parts as [SQLQueryString]).joined(separator: " AND ")
     }
 
