@@ -33,9 +33,11 @@ import Testing
     }
 
     /// The time ranges compared: none, before and between ending on and inside an hour, after a whole hour,
-    /// a range inside one hour.
+    /// a range inside one hour, and ranges starting inside an hour (periods then start off the hour and walk
+    /// the instances; the whole range still uses the rollups).
     static let ranges: [TimeRelation?] = [
         nil, .before(at(600)), .before(at(610)), .after(at(120)), .between(at(60), at(2880)), .between(at(60), at(1501)), .between(at(600), at(640)),
+        .after(at(125)), .between(at(61), at(2000)),
     ]
     /// Hours, three hours, a day, and one period spanning the range.
     static let periods: [Int64?] = [3_600_000_000, 3 * 3_600_000_000, 86_400_000_000, nil]
@@ -50,7 +52,7 @@ import Testing
                 var origin: Int64 = 0
                 if case .after(let t) = range { origin = History.micros(t) }
                 if case .between(let t, _) = range { origin = History.micros(t) }
-                #expect(HistoryRollup.answers(query, aggregation, origin: origin), sourceLocation: sourceLocation)
+                #expect(HistoryRollup.answers(query, aggregation, origin: origin) == (period == nil || origin % 3_600_000_000 == 0), sourceLocation: sourceLocation)
                 let rolled = try await history.aggregate([Self.entity], tenant: .default, query: query, aggregation: aggregation, rollups: true)
                 let walked = try await history.aggregate([Self.entity], tenant: .default, query: query, aggregation: aggregation, rollups: false)
                 let what = "\(step), \(String(describing: range)), period \(period.map { "\($0 / 3_600_000_000) h" } ?? "whole")"
