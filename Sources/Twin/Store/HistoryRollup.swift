@@ -6,8 +6,9 @@ import Storage
 /// Hourly rollups of the history: `history_hours` holds, for each series and UTC hour of observedAt, the
 /// instances' count, numeric count, sum, sum of squares, min and max. Every write of instances adds to
 /// them (`History.write` on SQLite, a statement trigger on PostgreSQL: `twin-0008-history-hours`);
-/// deleting or changing instances recomputes the hours they were in. Aggregations whose periods are whole hours from a whole hour read one row an hour, and only the
-/// (at most two) hours that the time range cuts from the instances.
+/// deleting or changing instances recomputes the hours they were in. An aggregation over the whole range
+/// or in periods of whole hours from a whole hour reads one row an hour, and only the (at most two) hours
+/// that its time range cuts from the instances.
 enum HistoryRollup {
     static let hour: Int64 = 3_600_000_000
 
