@@ -17,6 +17,12 @@ enum HistoryRollup {
 
     static func hourStart(_ micros: Int64) -> Int64 { micros - ((micros % hour) + hour) % hour }
 
+    /// The columns of `history_hours` from the instances `h` (grouped), under their names.
+    static let fromInstances = """
+        COUNT(*) AS n, COUNT(h.num) AS num_n, CAST(COALESCE(SUM(h.num), 0) AS DOUBLE PRECISION) AS sum,
+        CAST(COALESCE(SUM(h.num * h.num), 0) AS DOUBLE PRECISION) AS sumsq, MIN(h.num) AS min, MAX(h.num) AS max
+        """
+
     /// One series' hour.
     struct Bucket: Hashable, Sendable {
         let series: Int64
@@ -97,8 +103,7 @@ enum HistoryRollup {
         let condition = SQLHistoryStore.timeFilter(query).condition
         for start in cut {
             parts.append("""
-                SELECT CAST(\(bind: start) AS BIGINT) AS hour, COUNT(*) AS n, COUNT(h.num) AS num_n, COALESCE(SUM(h.num), 0) AS sum,
-                    COALESCE(SUM(h.num * h.num), 0) AS sumsq, MIN(h.num) AS min, MAX(h.num) AS max
+                SELECT CAST(\(bind: start) AS BIGINT) AS hour, \(unsafeRaw: fromInstances)
                 FROM history h WHERE h.series = \(bind: id) AND h.observed >= \(bind: start) AND h.observed < \(bind: start + hour)
                 """ + condition)
         }
@@ -129,8 +134,7 @@ enum HistoryRollup {
         }
         for start in cut {
             parts.append("""
-                SELECT h.series, COUNT(*) AS n, COUNT(h.num) AS num_n, CAST(COALESCE(SUM(h.num), 0) AS DOUBLE PRECISION) AS sum,
-                    CAST(COALESCE(SUM(h.num * h.num), 0) AS DOUBLE PRECISION) AS sumsq, MIN(h.num) AS min, MAX(h.num) AS max
+                SELECT h.series, \(unsafeRaw: fromInstances)
                 FROM history h WHERE h.series IN (\(binds: ids)) AND h.observed >= \(bind: start) AND h.observed < \(bind: start + hour)
                 """ + condition + " GROUP BY h.series")
         }
@@ -170,7 +174,7 @@ enum HistoryRollup {
             try await db.raw("DELETE FROM history_hours WHERE (series, hour) IN (" + list + ")").run()
             try await db.raw("""
                 INSERT INTO history_hours (series, hour, n, num_n, sum, sumsq, min, max)
-                SELECT b.series, b.hour, COUNT(*), COUNT(h.num), COALESCE(SUM(h.num), 0), COALESCE(SUM(h.num * h.num), 0), MIN(h.num), MAX(h.num)
+                SELECT b.series, b.hour, \(unsafeRaw: fromInstances)
                 FROM (
                 """ + list + """
                 ) AS b JOIN history h ON h.series = b.series AND h.observed >= b.hour AND h.observed < b.hour + \(bind: hour)

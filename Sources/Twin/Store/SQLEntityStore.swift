@@ -443,14 +443,13 @@ public final class SQLEntityStore: EntityStore {
                 count = try await db.raw("SELECT COUNT(*) AS n FROM " + from + " WHERE \(condition)").first()?.decode(column: "n", as: Int.self)
             }
             guard query.limit > 0 else { return ([], count) }
-            let page: SQLQueryString = "SELECT e.id FROM " + from + " WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)"
-            let sql: SQLQueryString
-            switch (query.reads, shapesFirst) {
-            case (.ids, _): sql = page
-            case (_, nil): sql = "SELECT \(Self.columns(kind, reads: query.reads)) FROM entities e WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)"
-            // The page's ids first, then only their rows.
-            case (_, .some): sql = "SELECT \(Self.columns(kind, reads: query.reads)) FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (" + page + ") ORDER BY e.id"
+            func page(_ columns: SQLQueryString) -> SQLQueryString {
+                "SELECT " + columns + " FROM " + from + " WHERE \(condition) ORDER BY e.id LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)"
             }
+            let columns = Self.columns(kind, reads: query.reads)
+            // Starting from the shapes, the page's ids come first, then only their rows.
+            let sql = shapesFirst == nil || query.reads == .ids
+                ? page(columns) : "SELECT " + columns + " FROM entities e WHERE e.tenant = \(bind: tenant.name) AND e.id IN (" + page("e.id") + ") ORDER BY e.id"
             let rows = try await db.raw(sql).all()
             if query.reads == .ids {
                 return (try rows.map { Entity(id: try $0.decode(column: "id", as: String.self), types: [], attributes: [:]) }, count)

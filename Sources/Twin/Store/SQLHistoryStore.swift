@@ -259,6 +259,10 @@ public final class SQLHistoryStore: HistoryStore {
     /// The most periods one attribute's aggregation may have.
     static let maximumPeriods: Int64 = 100_000
 
+    static func tooManyPeriods(_ count: Int64) -> NGSIError {
+        NGSIError(.tooManyResults, "the aggregation would have \(count) periods, more than \(maximumPeriods); choose a longer aggrPeriodDuration or a shorter time range")
+    }
+
     /// One period spanning the range (no `aggrPeriodDuration`): each series' rows aggregated whole, the
     /// period running from its first instance to its last.
     static func wholeRange(_ ids: [Int64], query: TemporalQuery, methods: [AggregationMethod], on db: any SQLDatabase) async throws -> [(Int64, AggregateBucket)] {
@@ -295,9 +299,7 @@ public final class SQLHistoryStore: HistoryStore {
             return d >= 0 ? d / period : -((-d + period - 1) / period)
         }
         guard let first = hours.first.map({ index($0.hour) }), let last = hours.last.map({ index($0.hour) }) else { return [] }
-        guard last - first < Self.maximumPeriods else {
-            throw NGSIError(.tooManyResults, "the aggregation would have \(last - first + 1) periods, more than \(Self.maximumPeriods); choose a longer aggrPeriodDuration or a shorter time range")
-        }
+        guard last - first < Self.maximumPeriods else { throw tooManyPeriods(last - first + 1) }
         var buckets: [AggregateBucket] = []
         var current: (k: Int64, totals: HistoryRollup.Totals)?
         func close() {
@@ -331,9 +333,7 @@ public final class SQLHistoryStore: HistoryStore {
             let lo = try bounds.decode(column: "lo", as: Int64?.self), let hi = try bounds.decode(column: "hi", as: Int64?.self)
         else { return [] }
         let (first, last) = ((lo - origin) / period, (hi - origin) / period)
-        guard last - first < Self.maximumPeriods else {
-            throw NGSIError(.tooManyResults, "the aggregation would have \(last - first + 1) periods, more than \(Self.maximumPeriods); choose a longer aggrPeriodDuration or a shorter time range")
-        }
+        guard last - first < Self.maximumPeriods else { throw tooManyPeriods(last - first + 1) }
         // Each period's aggregates come back as one JSON array `[k, aggregates…]`, all periods in one
         // value: decoding thousands of rows column by column costs more than the aggregation.
         let needed = columnsNeeded(methods)
