@@ -77,6 +77,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case migrationFailed(String)
     /// Rows bound one by one go only to SQLite's writer.
     case notTheWriter
+    /// A row the database returned is not of the shape the query asked for.
+    case unexpectedRow(String)
 
     public var description: String {
         switch self {
@@ -84,6 +86,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .closed: "the database is closed"
         case .migrationFailed(let reason): "migration failed: \(reason)"
         case .notTheWriter: "rows bound one by one are written only on SQLite's writer connection"
+        case .unexpectedRow(let what): "the database returned \(what)"
         }
     }
 }

@@ -1,5 +1,6 @@
 import CityKit
 import Foundation
+import SQLKit
 import Storage
 import Testing
 
@@ -118,6 +119,43 @@ import Testing
             p.q = nil
             (p.type, p.georel, p.geometry, p.coordinates, p.offset) = ("BusStop", "near;maxDistance==50", "Point", "[114.0135,22.5135]", "0")
             #expect(try await page(.ids).ids == ["stop"])
+        }
+    }
+
+    /// A geo-query's type test follows the entity's types: gained by a merge, lost by a replace that keeps
+    /// the location (on PostgreSQL the shapes carry the types), and type expressions with `,` and `;`.
+    @Test(arguments: TestDatabases.kinds)
+    func theTypeTestFollowsTypeChanges(_ kind: DialectKind) async throws {
+        try await withService(kind) { service in
+            try await load(service)
+            let here = "[114.015,22.515]"
+            let id = "urn:ngsi-ld:Streetlight:inside"
+            #expect(try await names(service, georel: "near;maxDistance==100", geometry: "Point", coordinates: here, type: "Camera") == [])
+            try await service.merge(id, ["type": "Camera"], context: core, tenant: .default)
+            #expect(try await names(service, georel: "near;maxDistance==100", geometry: "Point", coordinates: here, type: "Camera") == ["inside"])
+            #expect(try await names(service, georel: "near;maxDistance==100", geometry: "Point", coordinates: here, type: "Streetlight;Camera") == ["inside"])
+            #expect(try await names(service, georel: "within", geometry: "Polygon", coordinates: Self.district, type: "Camera,Road") == ["innerRoad", "inside"])
+            #expect(try await names(service, georel: "within", geometry: "Polygon", coordinates: Self.district, type: "(Camera;Road),Streetlight") == ["inside"])
+            try await service.replace(id, ["type": "Camera", "location": ["type": "GeoProperty", "value": Self.point(114.015, 22.515)]], context: core, tenant: .default)
+            #expect(try await names(service, georel: "near;maxDistance==100", geometry: "Point", coordinates: here, type: "Streetlight") == [])
+            #expect(try await names(service, georel: "near;maxDistance==100", geometry: "Point", coordinates: here, type: "Streetlight;Camera") == [])
+            #expect(try await names(service, georel: "near;maxDistance==100", geometry: "Point", coordinates: here, type: "Camera") == ["inside"])
+        }
+    }
+
+    /// PostgreSQL: shapes stored before they carried their entity's types get them from the migration.
+    @Test(arguments: TestDatabases.kinds.filter { $0 == .postgres })
+    func shapesStoredBeforeTheirTypesGetThem(_ kind: DialectKind) async throws {
+        try await TestDatabases.with(kind, migrations: TwinMigrations.all) { database, _ in
+            let service = EntityService(store: try await SQLEntityStore.open(database))
+            try await load(service)
+            try await database.write { db in
+                try await db.raw("ALTER TABLE geo_shapes DROP COLUMN types").run()
+                try await db.raw("DELETE FROM schema_migrations WHERE id = 'twin-0009-shape-types'").run()
+            }
+            #expect(try await Migrator(TwinMigrations.all).run(on: database) == ["twin-0009-shape-types"])
+            #expect(try await names(service, georel: "within", geometry: "Polygon", coordinates: Self.district, type: "Streetlight") == ["inside"])
+            #expect(try await names(service, georel: "within", geometry: "Polygon", coordinates: Self.district, type: "Road") == ["innerRoad"])
         }
     }
 
