@@ -116,47 +116,50 @@ public final class SQLHistoryStore: HistoryStore {
 
     public func history(of ids: [String], tenant: Tenant, query: TemporalQuery) async throws -> [SeriesHistory] {
         let kind = self.kind
+        let (column, condition) = Self.timeFilter(query)
+        let newestFirst = query.lastN != nil
+        let take = min(query.lastN ?? Int.max, query.instanceLimit)
+        // One more than allowed tells whether the history was cut.
+        let fetch = take + (query.lastN.map { $0 > query.instanceLimit } ?? true ? 1 : 0)
+        // Each series with its instances as one JSON value, in one statement: decoding rows column by column
+        // costs more than the query, and a statement apart for the series another round trip and plan.
+        let instances: SQLQueryString = "SELECT h.instance, h.observed, h.recorded, h.num, h.body FROM history h WHERE h.series = s.id" + condition
+            + " ORDER BY h.\(unsafeRaw: column) \(unsafeRaw: newestFirst ? "DESC" : "ASC") LIMIT \(bind: fetch)"
+        let rows: SQLQueryString = kind == .postgres
+            ? "(SELECT CAST(COALESCE(json_agg(json_build_array(i.instance, i.observed, i.recorded, i.num, i.body)), '[]') AS text) FROM (" + instances + ") AS i)"
+            : "(SELECT json_group_array(json_array(i.instance, i.observed, i.recorded, i.num, i.body)) FROM (" + instances + ") AS i)"
         return try await database.read { db in
-            let series = try await Self.series(of: ids, attrs: query.attrs, tenant: tenant, on: db)
-            let (column, condition) = Self.timeFilter(query)
-            let newestFirst = query.lastN != nil
-            let take = min(query.lastN ?? Int.max, query.instanceLimit)
-            // One more than allowed tells whether the history was cut.
-            let fetch = take + (query.lastN.map { $0 > query.instanceLimit } ?? true ? 1 : 0)
-            var bySeries: [Int64: [(observed: Int64, instance: [String: JSON])]] = [:]
-            for chunk in series.chunked(100) {
-                let parts: [SQLQueryString] = chunk.enumerated().map { n, s in
-                    "SELECT * FROM (SELECT h.series, h.instance, h.observed, h.recorded, h.num, h.body FROM history h WHERE h.series = \(bind: s.id)"
-                        + condition + " ORDER BY h.\(unsafeRaw: column) \(unsafeRaw: newestFirst ? "DESC" : "ASC") LIMIT \(bind: fetch)) AS q\(unsafeRaw: String(n))"
-                }
-                // All rows come back as one JSON value: decoding them column by column costs more than the query.
-                let union = parts.joined(separator: " UNION ALL ")
-                let sql: SQLQueryString = kind == .postgres
-                    ? "SELECT CAST(COALESCE(json_agg(json_build_array(u.series, u.instance, u.observed, u.recorded, u.num, u.body)), '[]') AS text) AS rows FROM (" + union + ") AS u"
-                    : "SELECT json_group_array(json_array(u.series, u.instance, u.observed, u.recorded, u.num, u.body)) AS rows FROM (" + union + ") AS u"
-                guard let text = try await db.raw(sql).first()?.decode(column: "rows", as: String.self) else { continue }
-                let datasets = Dictionary(chunk.map { ($0.id, $0.datasetID) }, uniquingKeysWith: { a, _ in a })
-                for item in try JSONCoding.parse(text).arrayValue ?? [] {
-                    guard let r = item.arrayValue, r.count == 6, case .integer(let id) = r[0], case .integer(let number) = r[1],
-                        case .integer(let observed) = r[2], case .integer(let recordedMicros) = r[3]
-                    else { continue }
-                    let recorded = JSON.string(Timestamp.string(History.date(recordedMicros)))
-                    var instance = History.decode(num: r[4].numberValue, body: r[5].stringValue, observed: observed, datasetID: datasets[id] ?? "", instance: number)
-                    instance["createdAt"] = recorded
-                    instance["modifiedAt"] = recorded
-                    bySeries[id, default: []].append((column == "observed" ? observed : recordedMicros, instance))
+            var out: [SeriesHistory] = []
+            for chunk in ids.chunked(400) {
+                var sql: SQLQueryString = "SELECT s.entity_id, s.name, s.dataset_id, s.types, " + rows
+                    + " AS rows FROM history_series s WHERE s.tenant = \(bind: tenant.name) AND s.entity_id IN (\(binds: chunk))"
+                if let attrs = query.attrs { sql = sql + " AND s.name IN (\(binds: Array(attrs)))" }
+                for row in try await db.raw(sql + " ORDER BY s.entity_id, s.name, s.dataset_id").all() {
+                    let datasetID = try row.decode(column: "dataset_id", as: String.self)
+                    var instances: [(time: Int64, instance: [String: JSON])] = []
+                    for item in try JSONCoding.parse(try row.decode(column: "rows", as: String.self)).arrayValue ?? [] {
+                        guard let r = item.arrayValue, r.count == 5, case .integer(let number) = r[0], case .integer(let observed) = r[1],
+                            case .integer(let recordedMicros) = r[2]
+                        else { throw StorageError.unexpectedRow("a history instance of an unexpected shape") }
+                        let recorded = JSON.string(Timestamp.string(History.date(recordedMicros)))
+                        var instance = History.decode(num: r[3].numberValue, body: r[4].stringValue, observed: observed, datasetID: datasetID, instance: number)
+                        instance["createdAt"] = recorded
+                        instance["modifiedAt"] = recorded
+                        instances.append((column == "observed" ? observed : recordedMicros, instance))
+                    }
+                    instances.sort { $0.time < $1.time }
+                    let truncated = instances.count > take
+                    if truncated {
+                        // The newest when counting back from the end (lastN), else the oldest.
+                        if newestFirst { instances.removeFirst(instances.count - take) } else { instances.removeLast(instances.count - take) }
+                    }
+                    out.append(SeriesHistory(
+                        entityID: try row.decode(column: "entity_id", as: String.self), types: SQLEntityStore.typeNames(try row.decode(column: "types", as: String.self)),
+                        name: try row.decode(column: "name", as: String.self), datasetID: datasetID.isEmpty ? nil : datasetID,
+                        instances: instances.map(\.instance), truncated: truncated))
                 }
             }
-            return series.map { s in
-                var rows = (bySeries[s.id] ?? []).sorted { $0.observed < $1.observed }
-                let truncated = rows.count > take
-                if truncated {
-                    // The newest when counting back from the end (lastN), else the oldest.
-                    if newestFirst { rows.removeFirst(rows.count - take) } else { rows.removeLast(rows.count - take) }
-                }
-                return SeriesHistory(
-                    entityID: s.entityID, types: s.types, name: s.name, datasetID: s.datasetID.isEmpty ? nil : s.datasetID, instances: rows.map(\.instance), truncated: truncated)
-            }
+            return out
         }
     }
 
