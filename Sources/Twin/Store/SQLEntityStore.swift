@@ -433,9 +433,9 @@ public final class SQLEntityStore: EntityStore {
         }
     }
 
-    /// PostgreSQL: a page of entities (`sql` selects `aggregatedColumns`, in id order) as one JSON value,
-    /// since each row apart is a hand-off between threads (on 1,000,000 points, `near` 500 m answering 192
-    /// ids: ≈4 ms of rows one by one against ≈1 ms of the query).
+    /// PostgreSQL: a page of entities (`sql` selects `aggregatedColumns`, in id order) as one JSON value
+    /// rather than row by row through the driver's row stream (on 1,000,000 points, `near` 500 m answering
+    /// 192 ids, one client: p50 4.1 → 3.1–3.5 ms).
     static func aggregatedPage(_ sql: SQLQueryString, reads: Reads, on db: any SQLDatabase) async throws -> [Entity] {
         let row: SQLQueryString = reads == .ids ? "r.id" : "json_build_array(r.id, r.types::json, r.created_at, r.modified_at, r.attrs)"
         let all = "SELECT CAST(COALESCE(json_agg(" + row + " ORDER BY r.id), '[]') AS text) AS page FROM (" + sql + ") AS r"
