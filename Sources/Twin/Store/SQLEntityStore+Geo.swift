@@ -19,17 +19,15 @@ extension SQLEntityStore {
     /// rows go (those that had any), and the new rows, `[entity, name, min_x, max_x, min_y, max_y, wkb hex]`
     /// on SQLite (its trigger keeps the R*Tree in step), `[entity, name, GeoJSON, types]` on PostgreSQL.
     static func geoIndexRows(_ changes: [GeoIndexChange], kind: DialectKind) -> (replaced: [[String]], added: StatementRows) {
-        if kind == .postgres {
-            let added: [[JSON]] = changes.flatMap { change in
-                change.rows.map { [.string(change.id), .string($0.name), .string(JSONCoding.string(GeoJSON.json($0.geometry))), .array(change.types.map(JSON.string))] }
-            }
-            return (changes.filter(\.replaces).map(\.id).chunked(chunk), StatementRows(added, kind: kind, chunk: 1000))
-        }
-        let rows = changes.flatMap { change in change.rows.map { (change.id, $0) } }
-        let added: [[JSON]] = rows.compactMap { id, row in
-            row.geometry.boundingBox.map { box in
-                [.string(id), .string(row.name), .double(box.minLongitude), .double(box.maxLongitude), .double(box.minLatitude), .double(box.maxLatitude),
-                 .string(WKB.hex(row.wkb))]
+        let added: [[JSON]] = changes.flatMap { change in
+            change.rows.compactMap { row -> [JSON]? in
+                if kind == .postgres {
+                    return [.string(change.id), .string(row.name), .string(JSONCoding.string(GeoJSON.json(row.geometry))), .array(change.types.map(JSON.string))]
+                }
+                return row.geometry.boundingBox.map { box in
+                    [.string(change.id), .string(row.name), .double(box.minLongitude), .double(box.maxLongitude), .double(box.minLatitude), .double(box.maxLatitude),
+                     .string(WKB.hex(row.wkb))]
+                }
             }
         }
         return (changes.filter(\.replaces).map(\.id).chunked(chunk), StatementRows(added, kind: kind, chunk: 1000))
