@@ -25,6 +25,7 @@ extension Benchmark {
         }
         let rate = Double(batches * batchSize) / (ContinuousClock.now - start).seconds
         say(String(format: "geo: loaded %d point entities:  %9.0f entities/s", batches * batchSize, rate))
+        try settle("geo")
 
         let near = try await timedCounts(load) {
             let lon = Self.west + 0.05 + random.unit() * (Self.east - Self.west - 0.1)

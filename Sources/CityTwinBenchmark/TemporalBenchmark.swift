@@ -40,6 +40,7 @@ extension Benchmark {
             let bytes = after - before
             say(String(format: "history: bytes on disk per instance: %.1f (tables and indexes grew by %.0f MB)", Double(bytes) / Double(loaded), Double(bytes) / 1e6))
         }
+        try settle("history")
 
         var random = SplitMix64(seed: 7)
         /// Milliseconds of each of `rounds` GETs of `query` on a random sensor's history, after `warmup` untimed ones.
@@ -82,5 +83,21 @@ extension Benchmark {
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// PostgreSQL, after a bulk load and before its queries are timed: the maintenance the load leaves for
+    /// autovacuum and the checkpointer (statistics, visibility maps, the load's dirty pages), done now and
+    /// waited for, so that the latencies are those of a database that is not still digesting the load.
+    /// SQLite has no such deferred work (its log is checkpointed as it grows).
+    func settle(_ what: String) throws {
+        guard let database else { return }
+        let start = ContinuousClock.now
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        process.arguments = [database, "-qAt", "-c", "VACUUM ANALYZE", "-c", "CHECKPOINT"]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw Load.Failure(description: "psql VACUUM ANALYZE; CHECKPOINT failed") }
+        say(String(format: "\(what): VACUUM ANALYZE and CHECKPOINT after the load: %.1f s", (ContinuousClock.now - start).seconds))
     }
 }

@@ -10,6 +10,7 @@ need_packages() {
   fi
 }
 
+# Extra server settings may follow, e.g. start_postgres -c shared_buffers=1GB.
 start_postgres() {
   local bin=/usr/lib/postgresql/15/bin
   PGPORT=${PGPORT:-$(( 40000 + RANDOM % 20000 ))}
@@ -17,7 +18,7 @@ start_postgres() {
   chown postgres:postgres "$PGTMP"
   runuser -u postgres -- "$bin/initdb" -D "$PGTMP/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
   runuser -u postgres -- "$bin/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGTMP -c fsync=on -c max_connections=200" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PGTMP -c fsync=on -c max_connections=200 $*" start >/dev/null
   export PGPORT PGTMP
   echo "PostgreSQL listening on 127.0.0.1:$PGPORT"
 }
