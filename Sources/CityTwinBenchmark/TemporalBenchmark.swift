@@ -65,39 +65,14 @@ extension Benchmark {
 
     /// The size of the history tables and their indexes: SQLite's `dbstat`, PostgreSQL's relation sizes.
     func historyBytes(dataDirectory: URL) throws -> Int? {
-        let process = Process()
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        if let database {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-            process.arguments = [database, "-Atc", "SELECT pg_total_relation_size('history') + pg_total_relation_size('history_series') + pg_total_relation_size('history_hours')"]
+        let result = if let database {
+            try command("/usr/bin/psql", [database, "-Atc", "SELECT pg_total_relation_size('history') + pg_total_relation_size('history_series') + pg_total_relation_size('history_hours')"])
         } else {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = [
+            try command("/usr/bin/sqlite3", [
                 dataDirectory.appendingPathComponent("citytwin.sqlite").path,
                 "SELECT SUM(pgsize) FROM dbstat WHERE name IN ('history', 'history_by_time', 'history_series', 'sqlite_autoindex_history_series_1', 'history_hours')",
-            ]
+            ])
         }
-        guard FileManager.default.isExecutableFile(atPath: process.executableURL!.path) else { return nil }
-        try process.run()
-        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
-    /// PostgreSQL, after a bulk load and before its queries are timed: the maintenance the load leaves for
-    /// autovacuum and the checkpointer (statistics, visibility maps, the load's dirty pages), done now and
-    /// waited for, so that the latencies are those of a database that is not still digesting the load.
-    /// SQLite has no such deferred work (its log is checkpointed as it grows).
-    func settle(_ what: String) throws {
-        guard let database else { return }
-        let start = ContinuousClock.now
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [database, "-qAt", "-c", "VACUUM ANALYZE", "-c", "CHECKPOINT"]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw Load.Failure(description: "psql VACUUM ANALYZE; CHECKPOINT failed") }
-        say(String(format: "\(what): VACUUM ANALYZE and CHECKPOINT after the load: %.1f s", (ContinuousClock.now - start).seconds))
+        return result.flatMap { Int($0.output.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 }
