@@ -23,6 +23,9 @@ public struct TemporalQuery: Sendable, Equatable {
     public var attrs: Set<String>?
     /// The most instances returned per attribute; a longer history answers 206 with `Content-Range`.
     public var instanceLimit = 1000
+    /// Whether instances carry `createdAt` and `modifiedAt` (for `sysAttrs`, or a `timeproperty` other than
+    /// `observedAt`); without them an instance costs two members less to read and write.
+    public var systemTimes = true
 
     public init() {}
 }

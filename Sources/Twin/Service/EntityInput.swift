@@ -256,6 +256,13 @@ public struct EntityInput: Sendable {
     /// Attribute and type names: no characters that break queries or paths.
     public static func isValidName(_ s: String) -> Bool {
         guard !s.isEmpty, s.utf8.count <= 512 else { return false }
-        return !s.unicodeScalars.contains { $0.value < 0x21 || "<>\"'=;()[]{}|\\^`,?&!~".unicodeScalars.contains($0) }
+        // The characters refused are all ASCII, and every byte of a multi-byte character is above ASCII, so
+        // the bytes can be tested one by one.
+        return !s.utf8.contains { $0 < 0x80 && forbiddenInNames[Int($0)] }
+    }
+
+    /// Which ASCII characters a name may not contain: controls, space, and `<>"'=;()[]{}|\^`,?&!~`.
+    private static let forbiddenInNames: [Bool] = (0..<128).map { byte in
+        byte < 0x21 || "<>\"'=;()[]{}|\\^`,?&!~".utf8.contains(UInt8(byte))
     }
 }

@@ -44,6 +44,8 @@ public struct Representation: Sendable {
 
     public func render(_ entity: Entity, context: LDContext) -> JSON {
         var out: [String: JSON] = [:]
+        // Sized once: a dictionary grown key by key is copied at each doubling.
+        out.reserveCapacity(entity.attributes.count + 4)
         if keepID { out["id"] = .string(entity.id) }
         if keepType {
             let types = entity.types.map { JSON.string(context.compact($0)) }
@@ -72,6 +74,7 @@ public struct Representation: Sendable {
     /// One attribute instance in normalized or concise form.
     func attribute(_ instance: [String: JSON], context: LDContext) -> JSON {
         var out: [String: JSON] = [:]
+        out.reserveCapacity(instance.count + 1)
         let type = instance["type"]?.stringValue.flatMap(AttributeType.init(rawValue:)) ?? .property
         for (member, value) in instance {
             switch member {

@@ -34,7 +34,10 @@ struct TemporalRepresentation {
                 }
                 out[key] = objects.count == 1 ? objects[0] : .array(objects)
             } else {
-                let all = group.flatMap(\.instances).sorted { ($0["observedAt"]?.stringValue ?? "") < ($1["observedAt"]?.stringValue ?? "") }
+                // One series read by observedAt is in that order already.
+                let all = group.count == 1 && timeProperty == .observedAt
+                    ? group[0].instances
+                    : group.flatMap(\.instances).sorted { ($0["observedAt"]?.stringValue ?? "") < ($1["observedAt"]?.stringValue ?? "") }
                 out[key] = .array(all.map { normalized.attribute($0, context: context) })
             }
         }

@@ -65,6 +65,7 @@ public struct TemporalService: Sendable {
             guard let n = Int(lastN), n > 0 else { throw .badData("lastN must be a positive integer") }
             query.lastN = n
         }
+        query.systemTimes = representation.sysAttrs || query.timeProperty != .observedAt
         var form = Form.normalized
         if p.options.contains("aggregatedValues") {
             var methods: [AggregationMethod] = AggregationMethod.allCases

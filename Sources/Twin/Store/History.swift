@@ -63,6 +63,8 @@ enum History {
     /// The stored instance again, with its observedAt, datasetId and instanceId.
     static func decode(num: Double?, body: String?, observed: Int64, datasetID: String, instance: Int64) -> [String: JSON] {
         var out = body.flatMap { try? JSONCoding.parse($0).objectValue } ?? [:]
+        // Sized once for the members added here and the system times a caller may add.
+        out.reserveCapacity(out.count + 7)
         if let num { out["value"] = .double(num) }
         if out["type"] == nil { out["type"] = "Property" }
         out["observedAt"] = .string(Timestamp.string(date(observed)))

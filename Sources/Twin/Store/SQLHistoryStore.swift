@@ -141,13 +141,17 @@ public final class SQLHistoryStore: HistoryStore {
                         guard let r = item.arrayValue, r.count == 5, case .integer(let number) = r[0], case .integer(let observed) = r[1],
                             case .integer(let recordedMicros) = r[2]
                         else { throw StorageError.unexpectedRow("a history instance of an unexpected shape") }
-                        let recorded = JSON.string(Timestamp.string(History.date(recordedMicros)))
                         var instance = History.decode(num: r[3].numberValue, body: r[4].stringValue, observed: observed, datasetID: datasetID, instance: number)
-                        instance["createdAt"] = recorded
-                        instance["modifiedAt"] = recorded
+                        if query.systemTimes {
+                            let recorded = JSON.string(Timestamp.string(History.date(recordedMicros)))
+                            instance["createdAt"] = recorded
+                            instance["modifiedAt"] = recorded
+                        }
                         instances.append((column == "observed" ? observed : recordedMicros, instance))
                     }
-                    instances.sort { $0.time < $1.time }
+                    // The statement orders them (newest first for lastN); sorted again only if they came otherwise.
+                    if newestFirst { instances.reverse() }
+                    if !zip(instances, instances.dropFirst()).allSatisfy({ $0.time <= $1.time }) { instances.sort { $0.time < $1.time } }
                     let truncated = instances.count > take
                     if truncated {
                         // The newest when counting back from the end (lastN), else the oldest.
