@@ -121,14 +121,22 @@ struct Load {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    /// GETs a JSON array and returns its length.
-    func count(_ path: String) async throws -> Int {
+    /// GETs `path` and returns the whole body of its 200 answer.
+    func fetch(_ path: String) async throws -> ByteBuffer {
         var request = HTTPClientRequest(url: base + path)
         request.method = .GET
         let response = try await client.execute(request, timeout: .seconds(120))
         let bytes = try await response.body.collect(upTo: 64 << 20)
-        guard response.status.code == 200, let array = try JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8)) as? [Any] else {
+        guard response.status.code == 200 else {
             throw Failure(description: "GET \(path) → \(response.status.code): \(String(buffer: bytes).prefix(300))")
+        }
+        return bytes
+    }
+
+    /// The length of a JSON array answered by `fetch`.
+    static func count(_ bytes: ByteBuffer, of path: String) throws -> Int {
+        guard let array = try JSONSerialization.jsonObject(with: Data(String(buffer: bytes).utf8)) as? [Any] else {
+            throw Failure(description: "GET \(path): not a JSON array: \(String(buffer: bytes).prefix(300))")
         }
         return array.count
     }

@@ -51,17 +51,20 @@ extension Benchmark {
     }
 
     /// `queries` timed GETs of the paths `next` makes, after 20 uncounted ones that warm the server's and the
-    /// database's caches (and PostGIS in each pooled connection): latencies and the mean answer length.
+    /// database's caches: latencies (until the whole answer has arrived) and the mean answer length.
     func timedCounts(_ load: Load, _ next: () -> String) async throws -> (ms: [Double], meanCount: Double) {
         var ms: [Double] = []
         var total = 0
         for round in 0..<(queries + 20) {
             let path = next()
+            // Timed until the whole answer has arrived, as the other latencies are; counted after.
             let t = ContinuousClock.now
-            let n = try await load.count(path)
+            let body = try await load.fetch(path)
+            let elapsed = (ContinuousClock.now - t).seconds * 1000
+            let n = try Load.count(body, of: path)
             guard round >= 20 else { continue }
             total += n
-            ms.append((ContinuousClock.now - t).seconds * 1000)
+            ms.append(elapsed)
         }
         return (ms, Double(total) / Double(queries))
     }

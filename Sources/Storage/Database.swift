@@ -21,6 +21,7 @@ public final class Database: Sendable {
     private let batcher: WriteBatcher
     private let nextReader = Atomic<Int>(0)
     private let nextLookup = Atomic<Int>(0)
+    private let preparation: ConnectionPreparation
     enum Connections: Sendable {
         /// `lookups` answer reads by key on the caller's thread; `checkpointer` moves the write-ahead log into
         /// the database file, off the writer's path.
@@ -32,15 +33,35 @@ public final class Database: Sendable {
         self.kind = kind
         self.connections = connections
         self.logger = logger
+        let preparation = ConnectionPreparation()
+        self.preparation = preparation
         let connectionsCopy = connections
         self.batcher = WriteBatcher(lanes: lanes, kind: kind, logger: logger) { body in
             switch connectionsCopy {
             case .sqlite(let writer, _, _, _):
                 return try await body(writer)
             case .postgres(let client):
-                return try await client.withConnection { try await body($0.sql()) }
+                return try await Self.lease(client, preparation, logger) { try await body($0.sql()) }
             }
         }
+    }
+
+    /// A pooled PostgreSQL connection, prepared (see `prepareEachConnection`) before `body` uses it.
+    private static func lease<R: Sendable>(
+        _ client: PostgresClient, _ preparation: ConnectionPreparation, _ logger: Logger,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> R
+    ) async throws -> R {
+        try await client.withConnection { connection in
+            await preparation.prepare(connection, logger: logger)
+            return try await body(connection)
+        }
+    }
+
+    /// PostgreSQL: a statement each pooled connection runs once, at its first lease, before what it was leased
+    /// for (e.g. to set up on a new backend what its first query would otherwise wait for). Nothing on SQLite.
+    public func prepareEachConnection(_ sql: String) {
+        guard kind == .postgres else { return }
+        preparation.add(sql)
     }
 
     /// How much of an SQLite file is memory-mapped (address space, not memory: pages stay in the OS cache).
@@ -141,7 +162,7 @@ public final class Database: Sendable {
             let index = nextReader.add(1, ordering: .relaxed).oldValue
             return try await body(readers[index % readers.count])
         case .postgres(let client):
-            return try await client.withConnection { try await body($0.sql()) }
+            return try await Self.lease(client, preparation, logger) { try await body($0.sql()) }
         }
     }
 
@@ -168,7 +189,7 @@ public final class Database: Sendable {
         case .sqlite(let writer, _, _, _):
             return try await batcher.exclusive { try await body(writer) }
         case .postgres(let client):
-            return try await client.withConnection { try await body($0.sql()) }
+            return try await Self.lease(client, preparation, logger) { try await body($0.sql()) }
         }
     }
 

@@ -31,6 +31,7 @@ public final class SQLEntityStore: EntityStore {
         cachedEntities: Int = defaultCachedEntities
     ) async throws -> SQLEntityStore {
         try await database.install(GeoIndex.sqliteMatch)
+        for sql in GeoIndex.postgresPreparation { database.prepareEachConnection(sql) }
         return SQLEntityStore(database: database, keepHistory: keepHistoryOfDeletedEntities, observer: observer, cachedEntities: cachedEntities)
     }
 
