@@ -54,13 +54,16 @@ extension Benchmark {
             }
             return ms
         }
+        var stolen = StolenCPU()
         let lastN = try await timed(queries, warmup: 20, "lastN=100")
-        say(String(format: "history: lastN=100 of one attribute: p50 %.1f ms, p99 %.1f ms (target p99 ≤ 5 ms)", percentile(lastN, 50), percentile(lastN, 99)))
+        say(String(format: "history: lastN=100 of one attribute: p50 %.1f ms, p99 %.1f ms (target p99 ≤ 5 ms)", percentile(lastN, 50), percentile(lastN, 99)) + stolen.note)
         let year = "timerel=between&timeAt=2025-01-01T00:00:00Z"
+        stolen = StolenCPU()
         let hourly = try await timed(min(queries, 40), warmup: 3, "options=aggregatedValues&aggrMethods=avg&aggrPeriodDuration=PT1H&\(year)&endTimeAt=2026-01-01T00:00:00Z")
-        say(String(format: "history: hourly avg over a year of minutes (8,760 periods): p50 %.0f ms, max %.0f ms (target ≤ 200 ms)", percentile(hourly, 50), hourly.max() ?? 0))
+        say(String(format: "history: hourly avg over a year of minutes (8,760 periods): p50 %.0f ms, max %.0f ms (target ≤ 200 ms)", percentile(hourly, 50), hourly.max() ?? 0) + stolen.note)
+        stolen = StolenCPU()
         let whole = try await timed(min(queries, 40), warmup: 3, "options=aggregatedValues&aggrMethods=avg,min,max,stddev&\(year)&endTimeAt=2025-12-31T12:30:00Z")
-        say(String(format: "history: avg, min, max, stddev over a year less 11.5 hours (one period): p50 %.1f ms, max %.1f ms", percentile(whole, 50), whole.max() ?? 0))
+        say(String(format: "history: avg, min, max, stddev over a year less 11.5 hours (one period): p50 %.1f ms, max %.1f ms", percentile(whole, 50), whole.max() ?? 0) + stolen.note)
     }
 
     /// The size of the history tables and their indexes: SQLite's `dbstat`, PostgreSQL's relation sizes.
