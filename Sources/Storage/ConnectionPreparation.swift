@@ -28,8 +28,11 @@ final class ConnectionPreparation: Sendable {
     /// then run again on a connection).
     static let remembered = 1024
 
+    /// Adds a statement; one added before (e.g. by a store opened twice on one database) is not added again.
     func add(_ sql: String) {
-        state.withLock { $0.statements.append(sql) }
+        state.withLock { state in
+            if !state.statements.contains(sql) { state.statements.append(sql) }
+        }
     }
 
     /// Runs on `connection` the statements it has not run yet.
