@@ -55,6 +55,17 @@ public enum JSONCoding {
         }
     }
 
+    /// Whether `asWritten(value)` is `value` itself: no number in it reads back otherwise (checked without
+    /// building anything).
+    public static func isAsWritten(_ value: JSON) -> Bool {
+        switch value {
+        case .double(let d): return d.isFinite && !(d == d.rounded() && abs(d) < 1e15)
+        case .array(let a): return a.allSatisfy(isAsWritten)
+        case .object(let o): return o.values.allSatisfy(isAsWritten)
+        case .null, .bool, .integer, .string: return true
+        }
+    }
+
     static func write(_ value: JSON, into out: inout [UInt8]) {
         switch value {
         case .null: out.append(contentsOf: "null".utf8)

@@ -1,3 +1,4 @@
+import Foundation
 import CityKit
 import Testing
 
@@ -31,5 +32,27 @@ import Testing
         #expect(cache.entity("e7", tenant: .default) == nil)
         #expect(cache.entity("e8", tenant: .default)?.id == "e8")
         #expect(cache.entity("e8", tenant: Tenant("futian")) == nil)
+    }
+
+    @Test func storedStatesAreWhatTheirJSONReadsBack() throws {
+        // given instances with integral and fractional reals, nested in values and sub-attributes, and none
+        let attributes: [String: [[String: JSON]]] = [
+            "temperature": [["type": "Property", "value": .double(21.5), "unitCode": "CEL"]],
+            "count": [["type": "Property", "value": .double(12.0)]],
+            "location": [["type": "GeoProperty", "value": .object(["type": "Point", "coordinates": .array([.double(114.0), .double(22.55)])])]],
+            "speed": [["type": "Property", "value": .integer(3), "accuracy": .object(["type": "Property", "value": .double(2.0)])]],
+            "name": [["type": "Property", "value": "福田区"]],
+        ]
+        let entity = Entity(id: "urn:ngsi-ld:Road:1", types: ["Road"], attributes: attributes)
+        // when it is put in the form the cache keeps
+        let stored = EntityCache.stored(entity, now: Date(timeIntervalSince1970: 1_800_000_000))
+        // then every attribute is what parsing its written JSON gives, integral reals as integers
+        let readBack = Entity.attributes(from: try JSONCoding.parse(JSONCoding.string(entity.attributesJSON)))
+        #expect(stored.attributes == readBack)
+        #expect(stored.attributes["count"]?[0]["value"] == .integer(12))
+        #expect(stored.attributes["temperature"]?[0]["value"] == .double(21.5))
+        #expect(JSONCoding.isAsWritten(.array([.double(21.5), .integer(2), "x"])))
+        #expect(!JSONCoding.isAsWritten(.object(["a": .array([.double(2.0)])])))
+        #expect(!JSONCoding.isAsWritten(.double(.nan)))
     }
 }

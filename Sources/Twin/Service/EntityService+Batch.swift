@@ -33,12 +33,15 @@ extension EntityService {
         var outcome = BatchOutcome()
         let now = clock.now()
         let entities = parseBatch(try Self.items(body), context: context, requireType: true, outcome: &outcome)
-        let byID = Self.lastByID(entities)
+        // Stamped before the store's single write, on the caller's thread.
+        let stamped = Self.lastByID(entities).mapValues { input in
+            var entity = input
+            entity.stampCreated(now)
+            return entity
+        }
         let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
             guard existing == nil else { throw NGSIError(.alreadyExists, "entity \(id) already exists") }
-            var entity = byID[id]!
-            entity.stampCreated(now)
-            return .put(entity)
+            return .put(stamped[id]!)
         }
         collect(results, ids: entities.map(\.id), into: &outcome, created: true)
         return outcome
@@ -56,20 +59,26 @@ extension EntityService {
         var outcome = outcome
         let now = clock.now()
         let byID = Self.lastByID(entities)
+        // Stamped here, on the caller's thread, not inside the store's single write: a new or replacing entity
+        // is the input with `now` on it, whatever the stored one holds.
+        let stamped = byID.mapValues { input in
+            var entity = input
+            entity.stampCreated(now)
+            return entity
+        }
         let createdIDs = CreatedIDs()
         let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
-            var input = byID[id]!
             guard var entity = existing else {
-                input.stampCreated(now)
                 createdIDs.insert(id)
-                return .put(input)
+                return .put(stamped[id]!)
             }
             switch mode {
             case .replace:
-                input.stampCreated(now)
-                input.createdAt = entity.createdAt
-                return .put(input)
+                var replacing = stamped[id]!
+                replacing.createdAt = entity.createdAt
+                return .put(replacing)
             case .update:
+                let input = byID[id]!
                 for type in input.types where !entity.types.contains(type) { entity.types.append(type) }
                 for (name, instances) in input.attributes {
                     for instance in instances { entity.put(name, instance, now: now) }

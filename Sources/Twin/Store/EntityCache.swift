@@ -49,22 +49,25 @@ final class EntityCache: Sendable {
     /// Records committed states: an entity, or nil for one deleted.
     func store(_ states: [(id: String, entity: Entity?)], tenant: Tenant) {
         guard capacity > 0 else { return }
+        // The states replaced and forgotten, freed on another thread: the caller is the single writer.
+        var dropped: [Entity] = []
+        defer { if !dropped.isEmpty { releaseInBackground(dropped) } }
         state.withLock { state in
             for (id, entity) in states {
                 let key = Self.key(id, tenant)
                 guard let entity else {
-                    state.entries[key] = nil
+                    if let old = state.entries.removeValue(forKey: key) { dropped.append(old.entity) }
                     continue
                 }
                 state.writes += 1
-                state.entries[key] = (entity, state.writes)
+                if let old = state.entries.updateValue((entity, state.writes), forKey: key) { dropped.append(old.entity) }
                 state.order.append((key, state.writes))
             }
             // Forget the oldest (by the key's hash their buckets are spread, so lookups stay short).
             while state.entries.count > capacity, state.head < state.order.count {
                 let (key, written) = state.order[state.head]
                 state.head += 1
-                if state.entries[key]?.written == written { state.entries[key] = nil }
+                if state.entries[key]?.written == written, let old = state.entries.removeValue(forKey: key) { dropped.append(old.entity) }
             }
             // Entries written again leave stale places behind: drop them once they outnumber the live ones.
             if state.order.count - state.head > 2 * max(capacity, state.entries.count) {
@@ -84,7 +87,10 @@ final class EntityCache: Sendable {
         func rounded(_ date: Date) -> Date { Timestamp.parse(Timestamp.string(date)) ?? date }
         return Entity(
             id: entity.id, types: entity.types,
-            attributes: entity.attributes.mapValues { $0.map { $0.mapValues(JSONCoding.asWritten) } },
+            attributes: entity.attributes.mapValues { instances in
+                // Most instances read back as they are: only those with an integral real are built again.
+                instances.map { instance in instance.values.allSatisfy(JSONCoding.isAsWritten) ? instance : instance.mapValues(JSONCoding.asWritten) }
+            },
             createdAt: rounded(entity.createdAt ?? now), modifiedAt: rounded(entity.modifiedAt ?? now))
     }
 }

@@ -46,17 +46,27 @@ enum History {
     /// Splits an instance into the numeric value (if it has one) and the rest, without what the row's
     /// columns or its series hold (times, datasetId, `"type": "Property"`). Nil body when nothing is left.
     static func encode(_ instance: [String: JSON]) -> (Double?, String?) {
-        var rest = stripSystemTimes(instance)
-        for member in ["observedAt", "datasetId", "instanceId"] { rest[member] = nil }
         // A number goes in its own column (an integral double and an integer are written alike in JSON).
         var num: Double?
-        let exact: Bool
-        if case .integer(let i)? = rest["value"] { exact = i.magnitude <= 1 << 53 } else { exact = true }
-        if let value = rest["value"], value.isNumber, exact {
-            num = value.numberValue
-            rest["value"] = nil
+        if let value = instance["value"], value.isNumber {
+            if case .integer(let i) = value, i.magnitude > 1 << 53 {} else { num = value.numberValue }
         }
-        if rest["type"] == "Property" { rest["type"] = nil }
+        // The rest in one pass: built, not copied and then taken apart.
+        var rest: [String: JSON] = [:]
+        rest.reserveCapacity(instance.count)
+        for (key, value) in instance {
+            switch key {
+            case "createdAt", "modifiedAt", "observedAt", "datasetId", "instanceId": continue
+            case "value" where num != nil: continue
+            case "type" where value == "Property": continue
+            default: break
+            }
+            if case .object(let sub) = value, !AttributeType.reservedMembers.contains(key) {
+                rest[key] = .object(stripSystemTimes(sub))
+            } else {
+                rest[key] = value
+            }
+        }
         return (num, rest.isEmpty ? nil : JSONCoding.string(.object(rest)))
     }
 
@@ -100,12 +110,22 @@ enum History {
         let hours: [[JSON]]
     }
 
+    /// A series as `payload` tells them apart.
+    struct SeriesKey: Hashable {
+        let entityID: String, name: String, datasetID: String
+    }
+
     static func payload(_ rows: [Row], types: [String: [String]], kind: DialectKind) -> Payload {
-        var seriesSeen = Set<String>()
+        var seriesSeen = Set<SeriesKey>(minimumCapacity: rows.count)
         var series: [[JSON]] = []
-        for row in rows where seriesSeen.insert(row.entityID + "\u{1F}" + row.name + "\u{1F}" + row.datasetID).inserted {
-            let typeList = JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string)))
-            series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), .string(typeList)])
+        series.reserveCapacity(rows.count)
+        // An entity's rows come one after another: its type list is written once for them.
+        var typeList = (entityID: "", text: JSON.string("[]"))
+        for row in rows where seriesSeen.insert(SeriesKey(entityID: row.entityID, name: row.name, datasetID: row.datasetID)).inserted {
+            if typeList.entityID != row.entityID || series.isEmpty {
+                typeList = (row.entityID, .string(JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string)))))
+            }
+            series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), typeList.text])
         }
         let instances: [[JSON]] = rows.map { row in
             [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),

@@ -177,12 +177,12 @@ public final class SQLEntityStore: EntityStore {
                     try await writeGeoIndex(shapeChanges(), tenant: tenant, kind: kind, into: &statements)
                     try await History.write(historyChanges(), tenant: tenant, kind: kind, into: &statements)
                 } else {
-                    // Many rows: each statement's are computed on other threads while the statements before it run.
-                    async let entityRows = Self.entityRows(puts, kind: kind)
+                    // Many rows: each statement's are computed on other threads while the statements before it run;
+                    // the first statement's here, since this thread would only wait for them.
                     async let valueRows = valueChanges()
                     async let shapeRows = shapeChanges()
                     async let historyRows = historyChanges()
-                    try await write(await entityRows, deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
+                    try await write(Self.entityRows(puts, kind: kind), deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
                     try await writeValueIndex(await valueRows, tenant: tenant, kind: kind, into: &statements)
                     try await writeGeoIndex(await shapeRows, tenant: tenant, kind: kind, into: &statements)
                     try await History.write(await historyRows, tenant: tenant, kind: kind, into: &statements)
