@@ -33,12 +33,7 @@ extension EntityService {
         var outcome = BatchOutcome()
         let now = clock.now()
         let entities = parseBatch(try Self.items(body), context: context, requireType: true, outcome: &outcome)
-        // Stamped before the store's single write, on the caller's thread.
-        let stamped = Self.lastByID(entities).mapValues { input in
-            var entity = input
-            entity.stampCreated(now)
-            return entity
-        }
+        let stamped = Self.stampedCreated(Self.lastByID(entities), now: now)
         let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
             guard existing == nil else { throw NGSIError(.alreadyExists, "entity \(id) already exists") }
             return .put(stamped[id]!)
@@ -59,13 +54,7 @@ extension EntityService {
         var outcome = outcome
         let now = clock.now()
         let byID = Self.lastByID(entities)
-        // Stamped here, on the caller's thread, not inside the store's single write: a new or replacing entity
-        // is the input with `now` on it, whatever the stored one holds.
-        let stamped = byID.mapValues { input in
-            var entity = input
-            entity.stampCreated(now)
-            return entity
-        }
+        let stamped = Self.stampedCreated(byID, now: now)
         let createdIDs = CreatedIDs()
         let results = try await store.apply(entities.map(\.id), tenant: tenant) { (id, existing) throws(NGSIError) in
             guard var entity = existing else {
@@ -160,6 +149,16 @@ extension EntityService {
             case .failure(let error):
                 outcome.errors.append((id, error))
             }
+        }
+    }
+
+    /// The entities with `now` stamped as their creation, as a new or replacing entity is written whatever the
+    /// stored one holds: done on the caller's thread, before the store's single write.
+    static func stampedCreated(_ byID: [String: Entity], now: Date) -> [String: Entity] {
+        byID.mapValues { input in
+            var entity = input
+            entity.stampCreated(now)
+            return entity
         }
     }
 

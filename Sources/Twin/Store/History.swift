@@ -120,12 +120,12 @@ enum History {
         var series: [[JSON]] = []
         series.reserveCapacity(rows.count)
         // An entity's rows come one after another: its type list is written once for them.
-        var typeList = (entityID: "", text: JSON.string("[]"))
+        var typeList: (entityID: String, text: JSON)?
         for row in rows where seriesSeen.insert(SeriesKey(entityID: row.entityID, name: row.name, datasetID: row.datasetID)).inserted {
-            if typeList.entityID != row.entityID || series.isEmpty {
+            if typeList?.entityID != row.entityID {
                 typeList = (row.entityID, .string(JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string)))))
             }
-            series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), typeList.text])
+            series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), typeList!.text])
         }
         let instances: [[JSON]] = rows.map { row in
             [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
