@@ -22,6 +22,7 @@ public final class Database: Sendable {
     private let nextReader = Atomic<Int>(0)
     private let nextLookup = Atomic<Int>(0)
     private let preparation: ConnectionPreparation
+    private let attachments = Mutex<[ObjectIdentifier: any Sendable]>([:])
     enum Connections: Sendable {
         /// `lookups` answer reads by key on the caller's thread; `checkpointer` moves the write-ahead log into
         /// the database file, off the writer's path.
@@ -62,6 +63,17 @@ public final class Database: Sendable {
     public func prepareEachConnection(_ sql: String) {
         guard kind == .postgres else { return }
         preparation.add(sql)
+    }
+
+    /// The one `T` of this database, made by `make` at first use: what every store opened on the database
+    /// shares (e.g. what they keep in memory about its rows).
+    public func attachment<T: Sendable>(_ make: () -> T) -> T {
+        attachments.withLock { attachments in
+            if let existing = attachments[ObjectIdentifier(T.self)] as? T { return existing }
+            let made = make()
+            attachments[ObjectIdentifier(T.self)] = made
+            return made
+        }
     }
 
     /// How much of an SQLite file is memory-mapped (address space, not memory: pages stay in the OS cache).

@@ -139,6 +139,28 @@ final class SQLiteInlineConnection: SQLDatabase {
         }
     }
 
+    /// Runs `sql` once for each of `count` rows, `bind` giving row n's values for its placeholders in order;
+    /// `returned`, if given, receives n and the first column of what the statement returned for it.
+    func runEach(sql: String, count: Int, bind: (Int, inout SQLiteBinder) -> Void, returned: ((Int, Int64) -> Void)? = nil) throws {
+        if let level = queryLogLevel, logger.logLevel <= level {
+            logger.log(level: level, "Executing query for each row", metadata: ["sql": .string(sql), "rows": "\(count)"])
+        }
+        try withStatement(sql) { statement, handle in
+            for n in 0..<count {
+                var binder = SQLiteBinder(statement: statement, first: 1)
+                bind(n, &binder)
+                try Self.check(binder.status, handle)
+                let status = sqlite_nio_sqlite3_step(statement)
+                if status == SQLITE_ROW, let returned {
+                    returned(n, sqlite_nio_sqlite3_column_int64(statement, 0))
+                } else if status != SQLITE_DONE && status != SQLITE_ROW {
+                    throw Self.error(status, handle)
+                }
+                sqlite_nio_sqlite3_reset(statement)
+            }
+        }
+    }
+
     /// Runs `body` with the kept statement for `sql` while holding the connection; the statement is reset
     /// and its bindings cleared afterwards.
     private func withStatement(_ sql: String, _ body: (OpaquePointer, OpaquePointer) throws -> Void) throws {

@@ -40,6 +40,16 @@ public struct StatementGroup: Sendable {
         try writer.runEach(sql: sql, prefix: prefix, rows: rows)
     }
 
+    /// Adds a statement run once for each of `count` rows (SQLite), `bind` giving row n's values for its
+    /// placeholders in order; `returned` receives n and the first column of the row the statement returned.
+    public mutating func appendEach(
+        _ sql: String, count: Int, bind: (Int, inout SQLiteBinder) -> Void, returned: ((Int, Int64) -> Void)? = nil
+    ) throws {
+        guard count > 0 else { return }
+        guard kind == .sqlite, let writer = db as? SQLiteInlineConnection else { throw StorageError.notTheWriter }
+        try writer.runEach(sql: sql, count: count, bind: bind, returned: returned)
+    }
+
     /// Runs what was kept (PostgreSQL), as one statement.
     public mutating func run() async throws {
         defer { parts = [] }

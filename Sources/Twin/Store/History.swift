@@ -100,102 +100,136 @@ enum History {
         return out
     }
 
-    /// What `write` sends for `rows`: their series `[entity, name, datasetId, types]` (with the entity's types),
-    /// their instances `[entity, name, datasetId, observed, recorded, num, body]`, and on SQLite their hourly
-    /// totals `[entity, name, datasetId, hour, count, numeric count, sum, sum of squares, min, max]` (on
-    /// PostgreSQL a trigger adds up each statement's instances).
-    struct Payload: Sendable {
-        let series: StatementRows
-        let instances: StatementRows
-        let hours: [[JSON]]
+    /// What `write` sends for `rows`. On PostgreSQL JSON arrays of their series `[entity, name, datasetId,
+    /// types]` (with the entity's types) and of their instances `[entity, name, datasetId, observed, recorded,
+    /// num, body]` (a trigger adds up each statement's instances by hour). On SQLite the rows themselves, each
+    /// with the index of its series, and their hourly totals by series.
+    enum Payload: Sendable {
+        case json(series: [String], instances: [String])
+        case rows(SQLiteRows)
+    }
+
+    struct SQLiteRows: Sendable {
+        /// Each series once, in the order it first appears, and the `types` text to record for it.
+        let series: [SeriesKey]
+        let types: [String]
+        let rows: [Row]
+        /// The index in `series` of each row's series.
+        let rowSeries: [Int]
+        let hours: [Hour]
+    }
+
+    /// The totals of a series' instances in one hour.
+    struct Hour: Sendable {
+        let series: Int
+        let hour: Int64
+        let totals: HistoryRollup.Totals
     }
 
     /// A series as `payload` tells them apart.
-    struct SeriesKey: Hashable {
+    struct SeriesKey: Hashable, Sendable {
         let entityID: String, name: String, datasetID: String
     }
 
     static func payload(_ rows: [Row], types: [String: [String]], kind: DialectKind) -> Payload {
-        var seriesSeen = Set<SeriesKey>(minimumCapacity: rows.count)
-        var series: [[JSON]] = []
-        series.reserveCapacity(rows.count)
+        var index = [SeriesKey: Int](minimumCapacity: rows.count)
+        var series: [SeriesKey] = []
+        var seriesTypes: [String] = []
+        var rowSeries: [Int] = []
+        rowSeries.reserveCapacity(rows.count)
         // An entity's rows come one after another: its type list is written once for them.
-        var typeList: (entityID: String, text: JSON)?
-        for row in rows where seriesSeen.insert(SeriesKey(entityID: row.entityID, name: row.name, datasetID: row.datasetID)).inserted {
-            if typeList?.entityID != row.entityID {
-                typeList = (row.entityID, .string(JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string)))))
+        var typeList: (entityID: String, text: String)?
+        for row in rows {
+            let key = SeriesKey(entityID: row.entityID, name: row.name, datasetID: row.datasetID)
+            if let known = index[key] {
+                rowSeries.append(known)
+                continue
             }
-            series.append([.string(row.entityID), .string(row.name), .string(row.datasetID), typeList!.text])
+            if typeList?.entityID != row.entityID {
+                typeList = (row.entityID, JSONCoding.string(.array((types[row.entityID] ?? []).map(JSON.string))))
+            }
+            index[key] = series.count
+            rowSeries.append(series.count)
+            series.append(key)
+            seriesTypes.append(typeList!.text)
         }
-        let instances: [[JSON]] = rows.map { row in
-            [.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
-             row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null]
+        guard kind == .postgres else {
+            return .rows(SQLiteRows(series: series, types: seriesTypes, rows: rows, rowSeries: rowSeries, hours: hourlyTotals(rows, series: rowSeries)))
         }
-        return Payload(
-            series: StatementRows(series, kind: kind, chunk: 1000), instances: StatementRows(instances, kind: kind, chunk: 2000),
-            hours: kind == .sqlite ? hourlyTotals(rows) : [])
+        let seriesRows: [JSON] = zip(series, seriesTypes).map { key, types in
+            .array([.string(key.entityID), .string(key.name), .string(key.datasetID), .string(types)])
+        }
+        let instances: [JSON] = rows.map { row in
+            .array([.string(row.entityID), .string(row.name), .string(row.datasetID), .integer(row.observed), .integer(row.recorded),
+                    row.num.map(JSON.double) ?? .null, row.body.map(JSON.string) ?? .null])
+        }
+        return .json(
+            series: seriesRows.chunked(1000).map { JSONCoding.string(.array(Array($0))) },
+            instances: instances.chunked(2000).map { JSONCoding.string(.array(Array($0))) })
     }
 
-    /// The rows' totals by series and hour, in the order each first appears. A series' instances usually
-    /// come one after another, so a row is first compared with the one before it.
-    static func hourlyTotals(_ rows: [Row]) -> [[JSON]] {
+    /// The rows' totals by series (`series[i]` is row i's) and hour, in the order each first appears. A
+    /// series' instances usually come one after another, so a row is first compared with the one before it.
+    static func hourlyTotals(_ rows: [Row], series: [Int]) -> [Hour] {
         struct Key: Hashable {
-            let entityID: String, name: String, datasetID: String, hour: Int64
+            let series: Int, hour: Int64
         }
         var keys: [Key] = []
         var totals: [HistoryRollup.Totals] = []
         var index: [Key: Int] = [:]
         var previous = -1
-        for row in rows {
-            let hour = HistoryRollup.hourStart(row.observed)
+        for (row, s) in zip(rows, series) {
+            let key = Key(series: s, hour: HistoryRollup.hourStart(row.observed))
             let i: Int
-            if previous >= 0, case let last = keys[previous], last.hour == hour, last.entityID == row.entityID, last.name == row.name, last.datasetID == row.datasetID {
+            if previous >= 0, keys[previous] == key {
                 i = previous
+            } else if let known = index[key] {
+                i = known
             } else {
-                let key = Key(entityID: row.entityID, name: row.name, datasetID: row.datasetID, hour: hour)
-                if let known = index[key] {
-                    i = known
-                } else {
-                    i = keys.count
-                    index[key] = i
-                    keys.append(key)
-                    totals.append(HistoryRollup.Totals())
-                }
+                i = keys.count
+                index[key] = i
+                keys.append(key)
+                totals.append(HistoryRollup.Totals())
             }
             var one = HistoryRollup.Totals(count: 1)
             if let num = row.num { (one.numeric, one.sum, one.sumsq, one.min, one.max) = (1, num, num * num, num, num) }
             totals[i].add(one)
             previous = i
         }
-        return zip(keys, totals).map { key, t in
-            [.string(key.entityID), .string(key.name), .string(key.datasetID), .integer(key.hour), .integer(t.count), .integer(t.numeric),
-             .double(t.sum), .double(t.sumsq), t.min.map(JSON.double) ?? .null, t.max.map(JSON.double) ?? .null]
-        }
+        return zip(keys, totals).map { Hour(series: $0.series, hour: $0.hour, totals: $1) }
     }
 
     /// Writes rows: makes their series (recording the entity's types), then inserts the instances (JSON arrays
-    /// in one statement on PostgreSQL, rows bound one by one on SQLite).
-    static func write(_ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, on db: any SQLDatabase) async throws {
-        guard !rows.isEmpty else { return }
+    /// in one statement on PostgreSQL, rows bound one by one on SQLite). What it learnt of the series' ids is
+    /// for `seriesIDs.add` once the transaction has committed.
+    @discardableResult
+    static func write(
+        _ rows: [Row], types: [String: [String]], tenant: Tenant, kind: DialectKind, seriesIDs: HistorySeriesIDs?, on db: any SQLDatabase
+    ) async throws -> HistorySeriesIDs.Learnt? {
+        guard !rows.isEmpty else { return nil }
         var statements = StatementGroup(kind, on: db)
-        try await write(payload(rows, types: types, kind: kind), tenant: tenant, kind: kind, into: &statements)
+        let learnt = try await write(payload(rows, types: types, kind: kind), tenant: tenant, seriesIDs: seriesIDs, into: &statements)
         try await statements.run()
+        return learnt
     }
 
-    static func write(_ payload: Payload, tenant: Tenant, kind: DialectKind, into statements: inout StatementGroup) async throws {
-        let upsertSeries = " ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types"
-        switch (payload.series, payload.instances) {
-        case (.json(let series), .json(let instances)):
+    static func write(
+        _ payload: Payload, tenant: Tenant, seriesIDs: HistorySeriesIDs?, into statements: inout StatementGroup
+    ) async throws -> HistorySeriesIDs.Learnt? {
+        switch payload {
+        case .json(let series, let instances):
             // Series and instances in one statement: the instances take the id of a series made (or whose
             // types changed) in this statement from its RETURNING rows, otherwise the stored one, found by
             // one index lookup per row (LATERAL … LIMIT 1; without statistics the planner scanned every series).
             // Every instance has its series among these: none means nothing to write.
-            guard !series.isEmpty else { return }
+            guard !series.isEmpty else { return nil }
             for (i, json) in series.enumerated() {
                 try await statements.append("""
                     INSERT INTO history_series (tenant, entity_id, name, dataset_id, types)
                     SELECT \(bind: tenant.name), j->>0, j->>1, j->>2, j->>3 FROM jsonb_array_elements(CAST(\(bind: json) AS jsonb)) AS j
-                    """ + SQLQueryString(upsertSeries) + " RETURNING id, entity_id, name, dataset_id", as: "series\(i)")
+                    ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types WHERE history_series.types <> excluded.types
+                    RETURNING id, entity_id, name, dataset_id
+                    """, as: "series\(i)")
             }
             let made = (series.indices.map { "SELECT * FROM \(unsafeRaw: "series\($0)")" as SQLQueryString } as [SQLQueryString]).joined(separator: " UNION ALL ")
             for json in instances {
@@ -211,28 +245,75 @@ enum History {
                     ORDER BY x.ord
                     """)
             }
-        case (.values(let series), .values(let instances)):
-            let tenantValue: [JSON] = [.string(tenant.name)]
-            try await statements.appendEach(
-                "INSERT INTO history_series (tenant, entity_id, name, dataset_id, types) VALUES (?, ?, ?, ?, ?)" + upsertSeries, prefix: tenantValue, rows: series)
-            // Numbered: the tenant (?1), then the row's values in its order.
-            try await statements.appendEach("""
-                INSERT INTO history (series, observed, recorded, num, body)
-                SELECT s.id, ?5, ?6, ?7, ?8 FROM history_series s WHERE s.tenant = ?1 AND s.entity_id = ?2 AND s.name = ?3 AND s.dataset_id = ?4
-                """, prefix: tenantValue, rows: instances)
-            // A comparison with NULL is not true: a NULL min or max is replaced, a NULL newcomer is not taken.
-            try await statements.appendEach("""
-                INSERT INTO history_hours (series, hour, n, num_n, sum, sumsq, min, max)
-                SELECT s.id, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM history_series s WHERE s.tenant = ?1 AND s.entity_id = ?2 AND s.name = ?3 AND s.dataset_id = ?4
-                ON CONFLICT (series, hour) DO UPDATE SET
-                    n = history_hours.n + excluded.n, num_n = history_hours.num_n + excluded.num_n,
-                    sum = history_hours.sum + excluded.sum, sumsq = history_hours.sumsq + excluded.sumsq,
-                    min = CASE WHEN history_hours.min IS NULL OR excluded.min < history_hours.min THEN excluded.min ELSE history_hours.min END,
-                    max = CASE WHEN history_hours.max IS NULL OR excluded.max > history_hours.max THEN excluded.max ELSE history_hours.max END
-                """, prefix: tenantValue, rows: payload.hours)
-        default:
-            preconditionFailure("series and instances are encoded for one backend")
+            return nil
+        case .rows(let p):
+            return try writeRows(p, tenant: tenant, seriesIDs: seriesIDs, into: &statements)
         }
+    }
+
+    /// SQLite: the series not known to `seriesIDs` are upserted (their ids returned), then the instances and
+    /// hourly totals are inserted with their series' ids.
+    private static func writeRows(
+        _ p: SQLiteRows, tenant: Tenant, seriesIDs: HistorySeriesIDs?, into statements: inout StatementGroup
+    ) throws -> HistorySeriesIDs.Learnt? {
+        let (generation, known) = seriesIDs?.lookUp(tenant: tenant.name, p.series, types: p.types) ?? (0, [])
+        var ids = [Int64](repeating: 0, count: p.series.count)
+        var missing: [Int] = []
+        for i in p.series.indices {
+            if i < known.count, let id = known[i] { ids[i] = id } else { missing.append(i) }
+        }
+        try statements.appendEach("""
+            INSERT INTO history_series (tenant, entity_id, name, dataset_id, types) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types RETURNING id
+            """, count: missing.count,
+            bind: { n, b in
+                let i = missing[n]
+                b.bind(tenant.name)
+                b.bind(p.series[i].entityID)
+                b.bind(p.series[i].name)
+                b.bind(p.series[i].datasetID)
+                b.bind(p.types[i])
+            },
+            returned: { n, id in ids[missing[n]] = id })
+        guard missing.allSatisfy({ ids[$0] != 0 }) else { throw StorageError.unexpectedRow("a history series upsert returned no id") }
+        try statements.appendEach("INSERT INTO history (series, observed, recorded, num, body) VALUES (?, ?, ?, ?, ?)", count: p.rows.count) { n, b in
+            let row = p.rows[n]
+            b.bind(ids[p.rowSeries[n]])
+            b.bind(row.observed)
+            b.bind(row.recorded)
+            b.bind(row.num)
+            b.bind(row.body)
+        }
+        // A comparison with NULL is not true: a NULL min or max is replaced, a NULL newcomer is not taken.
+        try statements.appendEach("""
+            INSERT INTO history_hours (series, hour, n, num_n, sum, sumsq, min, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (series, hour) DO UPDATE SET
+                n = history_hours.n + excluded.n, num_n = history_hours.num_n + excluded.num_n,
+                sum = history_hours.sum + excluded.sum, sumsq = history_hours.sumsq + excluded.sumsq,
+                min = CASE WHEN history_hours.min IS NULL OR excluded.min < history_hours.min THEN excluded.min ELSE history_hours.min END,
+                max = CASE WHEN history_hours.max IS NULL OR excluded.max > history_hours.max THEN excluded.max ELSE history_hours.max END
+            """, count: p.hours.count) { n, b in
+            let hour = p.hours[n]
+            b.bind(ids[hour.series])
+            b.bind(hour.hour)
+            b.bind(hour.totals.count)
+            b.bind(hour.totals.numeric)
+            b.bind(hour.totals.sum)
+            b.bind(hour.totals.sumsq)
+            b.bind(hour.totals.min)
+            b.bind(hour.totals.max)
+        }
+        guard seriesIDs != nil, !missing.isEmpty else { return nil }
+        var learnt = HistorySeriesIDs.Learnt(generation: generation)
+        learnt.series.reserveCapacity(missing.count)
+        for i in missing {
+            let key = p.series[i]
+            learnt.series.append((
+                HistorySeriesIDs.EntityKey(tenant: tenant.name, entityID: key.entityID),
+                HistorySeriesIDs.AttributeKey(name: key.name, datasetID: key.datasetID),
+                HistorySeriesIDs.Known(id: ids[i], types: p.types[i])))
+        }
+        return learnt
     }
 
     /// The instances of `attribute` kept within `window` (a condition on `h`) for the entity that the outer
@@ -242,8 +323,9 @@ enum History {
          "hs.tenant = \(bind: tenant.name) AND hs.entity_id = s.entity_id AND hs.name = \(bind: attribute)" + window)
     }
 
-    /// Deletes the whole history of entities: their rollups, instances and series.
-    static func deleteEntities(_ ids: [String], tenant: Tenant, on db: any SQLDatabase) async throws {
+    /// Deletes the whole history of entities: their rollups, instances and series (forgotten by `seriesIDs`).
+    static func deleteEntities(_ ids: [String], tenant: Tenant, seriesIDs: HistorySeriesIDs?, on db: any SQLDatabase) async throws {
+        seriesIDs?.forget(tenant: tenant.name, entityIDs: ids)
         for chunk in ids.chunked(400) {
             try await HistoryRollup.delete(seriesWhere: "tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk))", on: db)
             try await db.raw("DELETE FROM history WHERE series IN (SELECT id FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id IN (\(binds: chunk)))").run()

@@ -41,10 +41,12 @@ public final class SQLEntityStore: EntityStore {
         self.database = database
         let cache = database.kind == .sqlite && cachedEntities > 0 ? EntityCache(capacity: cachedEntities) : nil
         self.cache = cache
+        let seriesIDs = HistorySeriesIDs.of(database)
         let knownTenants = self.knownTenants
         // SQLite has one writer; on PostgreSQL batches run side by side, entities locked by id (see `lock`).
         self.applyQueue = CoalescingQueue(lanes: database.kind == .postgres ? 2 : 1, maximumWeight: Self.maximumIDsPerWrite, weight: { $0.ids.count }) { requests in
-            try await Self.perform(requests, database: database, knownTenants: knownTenants, keepHistory: keepHistory, observer: observer, cache: cache)
+            try await Self.perform(
+                requests, database: database, knownTenants: knownTenants, keepHistory: keepHistory, observer: observer, cache: cache, seriesIDs: seriesIDs)
         }
         self.retrieveQueue = CoalescingQueue(lanes: database.readers, maximumWeight: Self.chunk, weight: { _ in 1 }) { requests in
             try await Self.retrieve(requests, database: database)
@@ -74,7 +76,7 @@ public final class SQLEntityStore: EntityStore {
     /// final states.
     private static func perform(
         _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants, keepHistory: Bool, observer: (any EntityChangeObserver)?,
-        cache: EntityCache?
+        cache: EntityCache?, seriesIDs: HistorySeriesIDs?
     ) async throws -> [[Result<EntityChange, NGSIError>]] {
         let kind = database.kind
         var tenants: [Tenant] = []
@@ -85,13 +87,18 @@ public final class SQLEntityStore: EntityStore {
         }
         let (tenantOrder, byTenant) = (tenants, groups)
         let newTenants = knownTenants.names.withLock { known in tenantOrder.filter { !known.contains($0.name) } }
-        let (results, queued, written) = try await database.write { db -> ([[Result<EntityChange, NGSIError>]], [OutboxItem], [(Tenant, [(id: String, entity: Entity?)])]) in
+        typealias Outcome = (
+            results: [[Result<EntityChange, NGSIError>]], queued: [OutboxItem], written: [(Tenant, [(id: String, entity: Entity?)])],
+            learnt: [HistorySeriesIDs.Learnt]
+        )
+        let (results, queued, written, learnt) = try await database.write { db -> Outcome in
             for tenant in newTenants {
                 try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
             }
             var results = [[Result<EntityChange, NGSIError>]](repeating: [], count: requests.count)
             var queued: [OutboxItem] = []
             var written: [(Tenant, [(id: String, entity: Entity?)])] = []
+            var learnt: [HistorySeriesIDs.Learnt] = []
             for tenant in tenantOrder {
                 let indices = byTenant[tenant.name]!
                 let ids = indices.flatMap { requests[$0].ids }
@@ -175,7 +182,7 @@ public final class SQLEntityStore: EntityStore {
                     try await write(Self.entityRows(puts, kind: kind), deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
                     try await writeValueIndex(valueChanges(), tenant: tenant, kind: kind, into: &statements)
                     try await writeGeoIndex(shapeChanges(), tenant: tenant, kind: kind, into: &statements)
-                    try await History.write(historyChanges(), tenant: tenant, kind: kind, into: &statements)
+                    if let l = try await History.write(historyChanges(), tenant: tenant, seriesIDs: seriesIDs, into: &statements) { learnt.append(l) }
                 } else {
                     // Many rows: each statement's are computed on other threads while the statements before it run;
                     // the first statement's here, since this thread would only wait for them.
@@ -185,10 +192,10 @@ public final class SQLEntityStore: EntityStore {
                     try await write(Self.entityRows(puts, kind: kind), deletes: deletes, typeChanges: typeChanges, tenant: tenant, kind: kind, into: &statements)
                     try await writeValueIndex(await valueRows, tenant: tenant, kind: kind, into: &statements)
                     try await writeGeoIndex(await shapeRows, tenant: tenant, kind: kind, into: &statements)
-                    try await History.write(await historyRows, tenant: tenant, kind: kind, into: &statements)
+                    if let l = try await History.write(await historyRows, tenant: tenant, seriesIDs: seriesIDs, into: &statements) { learnt.append(l) }
                 }
                 try await statements.run()
-                if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, on: db) }
+                if !keepHistory, !deletes.isEmpty { try await History.deleteEntities(deletes, tenant: tenant, seriesIDs: seriesIDs, on: db) }
                 if let observer, !steps.isEmpty {
                     queued += try await observer.record(steps, tenant: tenant, kind: kind, on: db)
                 }
@@ -197,10 +204,11 @@ public final class SQLEntityStore: EntityStore {
                     written.append((tenant, order.map { (id: $0, entity: stored[$0]) }))
                 }
             }
-            return (results, queued, written)
+            return (results, queued, written, learnt)
         }
-        // Committed: the cache may now show these states.
+        // Committed: the cache may now show these states, and the series made may be written by id.
         for (tenant, states) in written { cache?.store(states, tenant: tenant) }
+        for l in learnt { seriesIDs?.add(l) }
         knownTenants.names.withLock { known in for tenant in newTenants { known.insert(tenant.name) } }
         observer?.committed(queued)
         return results

@@ -8,9 +8,12 @@ import Storage
 /// (one row per instance, indexed by series and time). Filters, `lastN` and aggregations run in SQL.
 public final class SQLHistoryStore: HistoryStore {
     let database: Database
+    /// SQLite: the series ids its writes know (shared with the entity store).
+    let seriesIDs: HistorySeriesIDs?
 
     private init(database: Database) {
         self.database = database
+        self.seriesIDs = HistorySeriesIDs.of(database)
     }
 
     /// Opens the store, adding the SQL function its geo-queries on history need (SQLite).
@@ -369,8 +372,8 @@ public final class SQLHistoryStore: HistoryStore {
     // MARK: Direct writes
 
     public func append(_ entityID: String, types: [String], attributes: [String: [[String: JSON]]], tenant: Tenant) async throws -> Bool {
-        let kind = self.kind
-        return try await database.write { db in
+        let (kind, seriesIDs) = (self.kind, self.seriesIDs)
+        let (made, learnt) = try await database.write { db -> (Bool, HistorySeriesIDs.Learnt?) in
             if tenant.name != "" {
                 try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
             }
@@ -381,9 +384,13 @@ public final class SQLHistoryStore: HistoryStore {
             for (name, instances) in attributes {
                 for instance in instances { rows.append(History.row(entityID: entityID, name: name, instance: instance, recorded: now)) }
             }
-            try await History.write(rows, types: [entityID: types.isEmpty ? knownTypes : types], tenant: tenant, kind: kind, on: db)
-            return existing == nil
+            let learnt = try await History.write(
+                rows, types: [entityID: types.isEmpty ? knownTypes : types], tenant: tenant, kind: kind, seriesIDs: seriesIDs, on: db)
+            return (existing == nil, learnt)
         }
+        // Committed: the series' ids may now be used.
+        if let learnt { seriesIDs?.add(learnt) }
+        return made
     }
 
     public func hasHistory(_ entityID: String, tenant: Tenant) async throws -> Bool {
@@ -393,15 +400,19 @@ public final class SQLHistoryStore: HistoryStore {
     }
 
     public func deleteHistory(of entityID: String, tenant: Tenant) async throws -> Bool {
-        try await database.write { db in
+        let seriesIDs = self.seriesIDs
+        return try await database.write { db in
             guard try await db.raw("SELECT 1 AS one FROM history_series WHERE tenant = \(bind: tenant.name) AND entity_id = \(bind: entityID) LIMIT 1").first() != nil else { return false }
-            try await History.deleteEntities([entityID], tenant: tenant, on: db)
+            try await History.deleteEntities([entityID], tenant: tenant, seriesIDs: seriesIDs, on: db)
             return true
         }
     }
 
     public func deleteHistory(of entityID: String, attribute: String, datasetID: String?, allDatasets: Bool, tenant: Tenant) async throws -> Bool {
-        try await database.write { db in
+        let seriesIDs = self.seriesIDs
+        return try await database.write { db in
+            // Its series are deleted: the entity's known ids go (a deleted id may be given again).
+            seriesIDs?.forget(tenant: tenant.name, entityIDs: [entityID])
             var condition: SQLQueryString = "tenant = \(bind: tenant.name) AND entity_id = \(bind: entityID) AND name = \(bind: attribute)"
             if !allDatasets { condition = condition + " AND dataset_id = \(bind: datasetID ?? "")" }
             guard try await db.raw("SELECT 1 AS one FROM history_series WHERE " + condition + " LIMIT 1").first() != nil else { return false }
