@@ -103,12 +103,13 @@ import Testing
                 for n in 1...6 {
                     group.addTask {
                         let id = "urn:ngsi-ld:AirQualityObserved:s\(n)"
+                        // Each entity's own steps succeed in turn: none is allowed to fail.
                         for k in 0..<40 {
                             let value = Double(n * 1000 + k)
                             switch k % 5 {
-                            case 0: _ = try? await entities.create(Self.station("s\(n)", pm25: value), context: core, tenant: .default)
-                            case 4: try? await entities.delete(id, tenant: .default)
-                            default: try? await entities.partialUpdate(id, attribute: "pm25", ["value": .double(value)], context: core, tenant: .default)
+                            case 0: _ = try await entities.create(Self.station("s\(n)", pm25: value), context: core, tenant: .default)
+                            case 4: try await entities.delete(id, tenant: .default)
+                            default: try await entities.partialUpdate(id, attribute: "pm25", ["value": .double(value)], context: core, tenant: .default)
                             }
                         }
                         // The last round's history: made again, updated once.

@@ -256,12 +256,9 @@ enum History {
     private static func writeRows(
         _ p: SQLiteRows, tenant: Tenant, seriesIDs: HistorySeriesIDs?, into statements: inout StatementGroup
     ) throws -> HistorySeriesIDs.Learnt? {
-        let (generation, known) = seriesIDs?.lookUp(tenant: tenant.name, p.series, types: p.types) ?? (0, [])
-        var ids = [Int64](repeating: 0, count: p.series.count)
-        var missing: [Int] = []
-        for i in p.series.indices {
-            if i < known.count, let id = known[i] { ids[i] = id } else { missing.append(i) }
-        }
+        let (generation, known) = seriesIDs?.lookUp(tenant: tenant.name, p.series, types: p.types) ?? (0, Array(repeating: nil, count: p.series.count))
+        var ids = known.map { $0 ?? 0 }
+        let missing = known.indices.filter { known[$0] == nil }
         try statements.appendEach("""
             INSERT INTO history_series (tenant, entity_id, name, dataset_id, types) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (tenant, entity_id, name, dataset_id) DO UPDATE SET types = excluded.types RETURNING id
