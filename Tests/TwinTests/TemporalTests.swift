@@ -93,6 +93,55 @@ import Testing
         }
     }
 
+    /// `options=sysAttrs` shows when each instance was stored, and `timeproperty=modifiedAt` orders, filters
+    /// and pairs the values by those times, not by `observedAt`: readings that arrive out of order.
+    @Test(arguments: TestDatabases.kinds)
+    func instancesByTheTimeTheyWereStored(_ kind: DialectKind) async throws {
+        try await withServices(kind) { s in
+            let start = Date()
+            let id = try await s.entities.create(Self.station(1, pm25: 30, at: 1), context: core, tenant: .default)
+            for (value, hour) in [(41.0, 3), (35.0, 2)] {
+                // Stored times apart by more than the milliseconds they are shown in.
+                try await Task.sleep(for: .milliseconds(5))
+                try await s.entities.partialUpdate(id, attribute: "pm25", ["value": .double(value), "observedAt": .string(String(format: "2026-11-25T%02d:00:00Z", hour))], context: core, tenant: .default)
+            }
+            let end = Date()
+            func instances(_ configure: (inout TemporalService.Parameters) -> Void) async throws -> [JSON] {
+                let plan = try plan(s) { $0.selection.attrs = "pm25"; configure(&$0) }
+                return try await s.temporal.retrieve(id, plan: plan, context: core, tenant: .default).entity["pm25"]?.arrayValue ?? []
+            }
+
+            let plain = try await instances { _ in }
+            #expect(plain.compactMap { $0["value"]?.numberValue } == [30, 35, 41])
+            #expect(plain.allSatisfy { $0["createdAt"] == nil && $0["modifiedAt"] == nil })
+
+            let withTimes = try await instances { $0.options = ["sysAttrs"] }
+            #expect(withTimes.compactMap { $0["value"]?.numberValue } == [30, 35, 41])
+            var stored: [Double: String] = [:]
+            for instance in withTimes {
+                let modified = try #require(instance["modifiedAt"]?.stringValue)
+                #expect(instance["createdAt"]?.stringValue == modified)
+                let time = try #require(Timestamp.parse(modified))
+                #expect(time >= start.addingTimeInterval(-0.001) && time <= end)
+                stored[try #require(instance["value"]?.numberValue)] = modified
+            }
+            let t30 = try #require(stored[30]), t41 = try #require(stored[41]), t35 = try #require(stored[35])
+            #expect(t30 < t41 && t41 < t35)
+
+            let byStorage = try await instances { $0.timeproperty = "modifiedAt"; $0.options = ["sysAttrs"] }
+            #expect(byStorage.compactMap { $0["value"]?.numberValue } == [30, 41, 35])
+            #expect(byStorage.compactMap { $0["modifiedAt"]?.stringValue } == [t30, t41, t35])
+            #expect(try await instances { $0.timeproperty = "modifiedAt" }.allSatisfy { $0["modifiedAt"] == nil })
+            let before = try await instances { $0.timeproperty = "modifiedAt"; $0.timerel = "before"; $0.timeAt = t35 }
+            #expect(before.compactMap { $0["value"]?.numberValue } == [30, 41])
+
+            let valuesPlan = try plan(s) { $0.selection.attrs = "pm25"; $0.timeproperty = "modifiedAt"; $0.options = ["temporalValues"] }
+            let pairs = try await s.temporal.retrieve(id, plan: valuesPlan, context: core, tenant: .default).entity["pm25"]?["values"]?.arrayValue ?? []
+            #expect(pairs.compactMap { $0.arrayValue?.first?.numberValue } == [30, 41, 35])
+            #expect(pairs.compactMap { $0.arrayValue?.last?.stringValue } == [t30, t41, t35])
+        }
+    }
+
     @Test(arguments: TestDatabases.kinds)
     func seriesTakeTheEntitysNewTypes(_ kind: DialectKind) async throws {
         try await withServices(kind) { s in

@@ -34,10 +34,11 @@ struct TemporalRepresentation {
                 }
                 out[key] = objects.count == 1 ? objects[0] : .array(objects)
             } else {
-                // One series read by observedAt is in that order already.
-                let all = group.count == 1 && timeProperty == .observedAt
+                // One series is in the order of the time property already; several are merged by it.
+                let time = timeProperty.rawValue
+                let all = group.count == 1
                     ? group[0].instances
-                    : group.flatMap(\.instances).sorted { ($0["observedAt"]?.stringValue ?? "") < ($1["observedAt"]?.stringValue ?? "") }
+                    : group.flatMap(\.instances).sorted { ($0[time]?.stringValue ?? "") < ($1[time]?.stringValue ?? "") }
                 out[key] = .array(all.map { normalized.attribute($0, context: context) })
             }
         }

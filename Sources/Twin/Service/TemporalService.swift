@@ -45,7 +45,10 @@ public struct TemporalService: Sendable {
     }
 
     public func plan(_ p: Parameters, context: LDContext, requireFilter: Bool = true) throws(NGSIError) -> Plan {
-        let (entityQuery, representation) = try entities.plan(p.selection, context: context, requireFilter: requireFilter)
+        let (entityQuery, chosen) = try entities.plan(p.selection, context: context, requireFilter: requireFilter)
+        var representation = chosen
+        // The entity selection has no options of its own: sysAttrs comes with the temporal request's.
+        representation.sysAttrs = p.options.contains("sysAttrs")
         var selection = TemporalSelection()
         selection.ids = entityQuery.ids
         selection.idPattern = entityQuery.idPattern
