@@ -12,8 +12,8 @@ import Synchronization
 /// The one database behind the platform: reads on a small set of connections, writes through group commit.
 ///
 /// A write's closure runs inside a transaction shared with other writes that arrived at the same time; it
-/// answers only after that transaction has committed, so a returned write is durable. A closure that throws
-/// is rolled back alone (a savepoint), the others still commit.
+/// answers only after that transaction has committed and is on disk, so a returned write is durable. A
+/// closure that throws is rolled back alone (a savepoint), the others still commit.
 public final class Database: Sendable {
     public let kind: DialectKind
     public let logger: Logger
@@ -30,14 +30,14 @@ public final class Database: Sendable {
         case postgres(PostgresClient)
     }
 
-    private init(kind: DialectKind, connections: Connections, logger: Logger, lanes: Int) {
+    private init(kind: DialectKind, connections: Connections, logger: Logger, lanes: Int, walSync: WALSync? = nil) {
         self.kind = kind
         self.connections = connections
         self.logger = logger
         let preparation = ConnectionPreparation()
         self.preparation = preparation
         let connectionsCopy = connections
-        self.batcher = WriteBatcher(lanes: lanes, kind: kind, logger: logger) { body in
+        self.batcher = WriteBatcher(lanes: lanes, kind: kind, logger: logger, walSync: walSync) { body in
             switch connectionsCopy {
             case .sqlite(let writer, _, _, _):
                 return try await body(writer)
@@ -92,8 +92,9 @@ public final class Database: Sendable {
             _ = try await checkpointer.query("PRAGMA busy_timeout=10000")
             let writer = try SQLiteInlineConnection.open(path: path, logger: logger)
             // A page cache large enough that a big transaction does not spill mid-way; statement journals in memory.
+            // A commit writes the log without syncing it; `WALSync` syncs it before the writes are answered.
             for pragma in [
-                "PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON",
+                "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=10000", "PRAGMA foreign_keys=ON",
                 "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY",
                 // Deleted content is still zeroed on every page a write touches, without writing extra pages for it.
                 "PRAGMA secure_delete=FAST",
@@ -120,7 +121,7 @@ public final class Database: Sendable {
             }
             return Database(
                 kind: .sqlite, connections: .sqlite(writer: writer, readers: readers, lookups: lookups, checkpointer: checkpointer),
-                logger: logger, lanes: 1)
+                logger: logger, lanes: 1, walSync: WALSync(databasePath: path))
         case .postgres(let location):
             var configuration = PostgresClient.Configuration(
                 host: location.host, port: location.port, username: location.username,
@@ -190,8 +191,17 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs a write inside a group-committed transaction; returns after the commit.
+    /// Runs a write inside a group-committed transaction; returns once the commit is on disk.
     public func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        let (result, durability) = try await batcher.submit(body)
+        try await durability.wait()
+        return result
+    }
+
+    /// Runs a write inside a group-committed transaction; returns once it has committed (later writes and
+    /// reads see it), with what tells when it is on disk. A caller answers its client only after
+    /// `Durability.wait()`; meanwhile the writer goes on with the next transaction.
+    public func writeCommitted<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> (R, Durability) {
         try await batcher.submit(body)
     }
 

@@ -37,6 +37,6 @@ public struct SQLiteBinder {
         index += 1
     }
 
-    /// SQLite's marker for "copy this buffer now".
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    /// SQLite's marker for "copy this buffer now" (also the connection's binds use it).
+    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 }

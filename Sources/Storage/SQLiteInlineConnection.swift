@@ -14,10 +14,11 @@ import VaporCSQLite
 ///
 /// SQLiteNIO hands every statement to a thread pool and back; a group transaction of hundreds of short
 /// statements, or a lookup of one row, spent most of its time in those hand-offs. The writer and the
-/// lookups run each statement where it is called and send only `COMMIT` (which waits for the disk) to the
-/// I/O thread pool. A connection opened `offloaded` (queries, which may scan) runs every statement on that
-/// pool, so a long read never holds a concurrency thread. It is the same SQLite library SQLiteNIO links (one
-/// copy in the process, so file locks stay coherent).
+/// lookups run each statement where it is called and send only `COMMIT` (which writes the transaction's
+/// pages to the log, and now and then checkpoints it) to the I/O thread pool. A connection opened
+/// `offloaded` (queries, which may scan) runs every statement on that pool, so a long read never holds a
+/// concurrency thread. It is the same SQLite library SQLiteNIO links (one copy in the process, so file
+/// locks stay coherent).
 final class SQLiteInlineConnection: SQLDatabase {
     /// The connection (nil once closed) and its prepared statements. Unchecked: it lives in the mutex
     /// below and SQLite's handles are only touched while holding it.
@@ -90,7 +91,8 @@ final class SQLiteInlineConnection: SQLDatabase {
             return
         }
         if sql == "COMMIT" {
-            // The commit syncs the log to disk: wait for it on the I/O pool, not on a concurrency thread.
+            // The commit writes the log (megabytes for a large batch): wait for it on the I/O pool, not on a
+            // concurrency thread.
             try await NIOThreadPool.singleton.runIfActive { try self.run(sql: sql, binds: [], onRow) }
             return
         }
@@ -197,7 +199,7 @@ final class SQLiteInlineConnection: SQLDatabase {
         switch value {
         case .blob(let buffer):
             buffer.withUnsafeReadableBytes {
-                sqlite_nio_sqlite3_bind_blob64(statement, index, $0.baseAddress, UInt64($0.count), transient)
+                sqlite_nio_sqlite3_bind_blob64(statement, index, $0.baseAddress, UInt64($0.count), SQLiteBinder.transient)
             }
         case .float(let number):
             sqlite_nio_sqlite3_bind_double(statement, index, number)
@@ -206,7 +208,7 @@ final class SQLiteInlineConnection: SQLDatabase {
         case .null:
             sqlite_nio_sqlite3_bind_null(statement, index)
         case .text(let text):
-            sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+            sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), SQLiteBinder.transient, UInt8(SQLITE_UTF8))
         }
     }
 
@@ -218,7 +220,7 @@ final class SQLiteInlineConnection: SQLDatabase {
         case .bool(let b): sqlite_nio_sqlite3_bind_int64(statement, index, b ? 1 : 0)
         case .integer(let i): sqlite_nio_sqlite3_bind_int64(statement, index, i)
         case .double(let d): sqlite_nio_sqlite3_bind_double(statement, index, d)
-        case .string(let text): sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), transient, UInt8(SQLITE_UTF8))
+        case .string(let text): sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), SQLiteBinder.transient, UInt8(SQLITE_UTF8))
         case .array, .object:
             bind(.string(JSONCoding.string(value)), at: index, to: statement)
         }
@@ -231,9 +233,6 @@ final class SQLiteInlineConnection: SQLDatabase {
     private static func error(_ status: Int32, _ handle: OpaquePointer) -> SQLiteInlineError {
         SQLiteInlineError(code: status, message: String(cString: sqlite_nio_sqlite3_errmsg(handle)))
     }
-
-    /// SQLite's marker for "copy this buffer now".
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     /// Adds `function` to this connection.
     func install(_ function: SQLiteScalarFunction) throws {

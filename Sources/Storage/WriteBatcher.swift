@@ -5,15 +5,16 @@ import Synchronization
 /// Group commit: gathers concurrent writes into one transaction and one sync.
 ///
 /// Each submitted closure runs in its own savepoint inside the shared transaction, so one that fails is
-/// undone alone. Callers resume only after the commit. Up to `lanes` transactions run at once (one for
-/// SQLite, which has a single writer; several for PostgreSQL).
+/// undone alone. Callers resume after the commit, with the transaction's `Durability` (on SQLite the log
+/// is synced behind the writer by `WALSync`). Up to `lanes` transactions run at once (one for SQLite,
+/// which has a single writer; several for PostgreSQL).
 final class WriteBatcher: Sendable {
     typealias Work = @Sendable (any SQLDatabase) async throws -> any Sendable
     typealias WithConnection = @Sendable (@escaping @Sendable (any SQLDatabase) async throws -> Void) async throws -> Void
 
     struct Job: Sendable {
         let work: Work
-        let continuation: CheckedContinuation<any Sendable, any Error>
+        let continuation: CheckedContinuation<(any Sendable, Durability), any Error>
     }
 
     struct State {
@@ -27,18 +28,21 @@ final class WriteBatcher: Sendable {
     private let kind: DialectKind
     private let logger: Logger
     private let withConnection: WithConnection
+    private let walSync: WALSync?
     /// The most writes gathered into one transaction.
     static let maximumBatch = 512
 
-    init(lanes: Int, kind: DialectKind, logger: Logger, withConnection: @escaping WithConnection) {
+    init(lanes: Int, kind: DialectKind, logger: Logger, walSync: WALSync? = nil, withConnection: @escaping WithConnection) {
         self.lanes = lanes
+        self.walSync = walSync
         self.kind = kind
         self.logger = logger
         self.withConnection = withConnection
     }
 
-    func submit<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        let result = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+    /// Runs `body` in the next group transaction; returns once that has committed, with its durability.
+    func submit<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> (R, Durability) {
+        let (result, durability) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(any Sendable, Durability), any Error>) in
             let startLane = state.withLock { state -> Bool in
                 state.pending.append(Job(work: { try await body($0) }, continuation: continuation))
                 if state.running < lanes {
@@ -53,7 +57,7 @@ final class WriteBatcher: Sendable {
                 Task(priority: .high) { await self.drain() }
             }
         }
-        return result as! R
+        return (result as! R, durability)
     }
 
     /// Runs `body` while no group transaction is in flight and none starts (SQLite's single writer).
@@ -102,6 +106,7 @@ final class WriteBatcher: Sendable {
 
     private func run(_ batch: [Job]) async {
         let results = Mutex<[Result<any Sendable, any Error>]>([])
+        let committed = Mutex(false)
         let single = batch.count == 1
         let begin = kind == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
         do {
@@ -131,6 +136,7 @@ final class WriteBatcher: Sendable {
                     }
                     let failedSingle = single && results.withLock { if case .failure = $0.first { true } else { false } }
                     try await db.raw(failedSingle ? "ROLLBACK" : "COMMIT").run()
+                    committed.withLock { $0 = !failedSingle }
                 } catch {
                     try? await db.raw("ROLLBACK").run()
                     throw error
@@ -142,8 +148,9 @@ final class WriteBatcher: Sendable {
             return
         }
         let outcome = results.withLock { $0 }
+        let durability = committed.withLock { $0 } ? walSync?.committed() ?? .immediate : .immediate
         for (job, result) in zip(batch, outcome) {
-            job.continuation.resume(with: result)
+            job.continuation.resume(with: result.map { ($0, durability) })
         }
     }
 }

@@ -10,7 +10,7 @@ import Synchronization
 public final class SQLEntityStore: EntityStore {
     let database: Database
     private let knownTenants = KnownTenants()
-    private let applyQueue: CoalescingQueue<ApplyRequest, [Result<EntityChange, NGSIError>]>
+    private let applyQueue: CoalescingQueue<ApplyRequest, ApplyOutcome>
     private let retrieveQueue: CoalescingQueue<RetrieveRequest, Entity?>
     /// SQLite: the entities last written (see `EntityCache`); nil on PostgreSQL, which other copies write too.
     private let cache: EntityCache?
@@ -64,20 +64,29 @@ public final class SQLEntityStore: EntityStore {
         let change: @Sendable (String, Entity?) throws(NGSIError) -> EntityChange
     }
 
+    /// One `apply` call's results, committed; answered once `durability` says they are on disk.
+    struct ApplyOutcome: Sendable {
+        let results: [Result<EntityChange, NGSIError>]
+        let durability: Durability
+    }
+
     public func apply(
         _ ids: [String], tenant: Tenant,
         _ change: @escaping @Sendable (String, Entity?) throws(NGSIError) -> EntityChange
     ) async throws -> [Result<EntityChange, NGSIError>] {
-        try await applyQueue.submit(ApplyRequest(ids: ids, tenant: tenant, change: change))
+        let outcome = try await applyQueue.submit(ApplyRequest(ids: ids, tenant: tenant, change: change))
+        try await outcome.durability.wait()
+        return outcome.results
     }
 
     /// Performs merged `apply` calls in one transaction: per tenant, one read of every id involved, each
     /// call's changes in arrival order (a later call sees an earlier one's result), one write of the
-    /// final states.
+    /// final states. It returns at the commit, so that the next merged calls start while the disk syncs;
+    /// the cache shows the committed states by then.
     private static func perform(
         _ requests: [ApplyRequest], database: Database, knownTenants: KnownTenants, keepHistory: Bool, observer: (any EntityChangeObserver)?,
         cache: EntityCache?, seriesIDs: HistorySeriesIDs?
-    ) async throws -> [[Result<EntityChange, NGSIError>]] {
+    ) async throws -> [ApplyOutcome] {
         let kind = database.kind
         var tenants: [Tenant] = []
         var groups: [String: [Int]] = [:]
@@ -91,7 +100,7 @@ public final class SQLEntityStore: EntityStore {
             results: [[Result<EntityChange, NGSIError>]], queued: [OutboxItem], written: [(Tenant, [(id: String, entity: Entity?)])],
             learnt: [HistorySeriesIDs.Learnt]
         )
-        let (results, queued, written, learnt) = try await database.write { db -> Outcome in
+        let ((results, queued, written, learnt), durability) = try await database.writeCommitted { db -> Outcome in
             for tenant in newTenants {
                 try await db.raw("INSERT INTO tenants (name, created_at) VALUES (\(bind: tenant.name), \(bind: Timestamp.string(Date()))) ON CONFLICT (name) DO NOTHING").run()
             }
@@ -210,8 +219,8 @@ public final class SQLEntityStore: EntityStore {
         for (tenant, states) in written { cache?.store(states, tenant: tenant) }
         for l in learnt { seriesIDs?.add(l) }
         knownTenants.names.withLock { known in for tenant in newTenants { known.insert(tenant.name) } }
-        observer?.committed(queued)
-        return results
+        if let observer { durability.then { observer.committed(queued) } }
+        return results.map { ApplyOutcome(results: $0, durability: durability) }
     }
 
     /// The rows of `puts` (as `EntityCache.stored` gives them, times set) for `write`:
