@@ -473,14 +473,15 @@ public final class SQLEntityStore: EntityStore {
     }
 
     /// The query's filters on `e`: the entities, or when `onEntities` is false `matchingShapes`' pairs, which
-    /// hold the geo-query and the type test.
+    /// hold the geo-query (and on PostgreSQL the type test).
     static func condition(_ query: EntityQuery, tenant: Tenant, kind: DialectKind, onEntities: Bool = true) -> SQLQueryString {
         var parts: [SQLQueryString] = ["e.tenant = \(bind: tenant.name)"]
         if let ids = query.ids, !ids.isEmpty { parts.append("e.id IN (\(binds: ids))") }
         if let pattern = query.idPattern {
             parts.append(kind == .postgres ? "e.id ~ \(bind: PostgresRegex.translate(pattern))" : "regexp(\(bind: pattern), e.id) = 1")
         }
-        if onEntities, let types = query.types { parts.append(typeCondition(types, tenant: tenant)) }
+        // PostgreSQL's shapes carry their entity's types; SQLite's do not.
+        if onEntities || kind == .sqlite, let types = query.types { parts.append(typeCondition(types, tenant: tenant)) }
         if let attrs = query.attrs, !attrs.isEmpty {
             let compiler = QSQLCompiler(kind: kind, tenant: tenant)
             let any = attrs.map { compiler.compile(.term(QTerm(path: QPath(attribute: $0), op: nil, value: nil))) }
