@@ -18,12 +18,17 @@ final class WALSync: Sendable {
     private struct State {
         var pending: [Durability] = []
         var syncing = false
-        /// The open log (and its inode), or -1 before the first sync.
+    }
+
+    /// The open log and its inode (descriptor -1 before the first sync). Only the sync queue uses it, so
+    /// the writer never waits for it while a sync opens a log.
+    private struct Log {
         var descriptor: Int32 = -1
         var inode: UInt64 = 0
     }
 
     private let state = Mutex(State())
+    private let log = Mutex(Log())
     private let databasePath: String
     private let queue = DispatchQueue(label: "citytwin.wal-sync", qos: .userInitiated)
 
@@ -32,7 +37,7 @@ final class WALSync: Sendable {
     }
 
     deinit {
-        let descriptor = state.withLock { $0.descriptor }
+        let descriptor = log.withLock { $0.descriptor }
         if descriptor >= 0 { close(descriptor) }
     }
 
@@ -72,15 +77,19 @@ final class WALSync: Sendable {
             try Self.sync(path: databasePath)
             return
         }
-        let descriptor = try state.withLock { state -> Int32 in
-            if state.descriptor >= 0, state.inode == UInt64(info.st_ino) { return state.descriptor }
-            if state.descriptor >= 0 { close(state.descriptor) }
+        let descriptor = try log.withLock { log -> Int32 in
+            if log.descriptor >= 0, log.inode == UInt64(info.st_ino) { return log.descriptor }
+            if log.descriptor >= 0 { close(log.descriptor) }
+            log.descriptor = -1
             let fd = open(walPath, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw WALSyncError(operation: "open \(walPath)", code: errno) }
             // A new log's name is in its directory: that too has to reach the disk.
-            try Self.sync(path: URL(fileURLWithPath: walPath).deletingLastPathComponent().path)
-            state.descriptor = fd
-            state.inode = UInt64(info.st_ino)
+            do { try Self.sync(path: URL(fileURLWithPath: walPath).deletingLastPathComponent().path) } catch {
+                close(fd)
+                throw error
+            }
+            log.descriptor = fd
+            log.inode = UInt64(info.st_ino)
             return fd
         }
         guard fdatasync(descriptor) == 0 else { throw WALSyncError(operation: "fdatasync \(walPath)", code: errno) }
