@@ -34,9 +34,9 @@ final class WriteBatcher: Sendable {
 
     init(lanes: Int, kind: DialectKind, logger: Logger, walSync: WALSync? = nil, withConnection: @escaping WithConnection) {
         self.lanes = lanes
-        self.walSync = walSync
         self.kind = kind
         self.logger = logger
+        self.walSync = walSync
         self.withConnection = withConnection
     }
 
@@ -106,7 +106,6 @@ final class WriteBatcher: Sendable {
 
     private func run(_ batch: [Job]) async {
         let results = Mutex<[Result<any Sendable, any Error>]>([])
-        let committed = Mutex(false)
         let single = batch.count == 1
         let begin = kind == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
         do {
@@ -136,7 +135,6 @@ final class WriteBatcher: Sendable {
                     }
                     let failedSingle = single && results.withLock { if case .failure = $0.first { true } else { false } }
                     try await db.raw(failedSingle ? "ROLLBACK" : "COMMIT").run()
-                    committed.withLock { $0 = !failedSingle }
                 } catch {
                     try? await db.raw("ROLLBACK").run()
                     throw error
@@ -148,7 +146,9 @@ final class WriteBatcher: Sendable {
             return
         }
         let outcome = results.withLock { $0 }
-        let durability = committed.withLock { $0 } ? walSync?.committed() ?? .immediate : .immediate
+        // A single write that failed was rolled back: nothing of it is in the log.
+        let rolledBack = single && { if case .failure = outcome.first { true } else { false } }()
+        let durability = rolledBack ? .immediate : walSync?.committed() ?? .immediate
         for (job, result) in zip(batch, outcome) {
             job.continuation.resume(with: result.map { ($0, durability) })
         }

@@ -31,46 +31,52 @@ import Testing
         try await Durability.immediate.wait()
     }
 
-    @Test func syncsTheLogItFindsOrTheDatabaseFile() async throws {
+    /// A new directory for the test's files, removed afterwards.
+    func withDirectory(_ body: (URL) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walsync-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let database = directory.appendingPathComponent("twin.sqlite").path
-        let log = database + "-wal"
-        let sync = WALSync(databasePath: database)
+        try await body(directory)
+    }
 
-        #expect(FileManager.default.createFile(atPath: log, contents: Data("frames".utf8)))
-        try await sync.committed().wait()
-        // SQLite made a new log (another inode): that one is synced.
-        try FileManager.default.removeItem(atPath: log)
-        #expect(FileManager.default.createFile(atPath: log, contents: Data("new frames".utf8)))
-        try await sync.committed().wait()
-        // Several commits while one sync runs are all answered.
-        let many = (0..<50).map { _ in sync.committed() }
-        for durability in many { try await durability.wait() }
-        // No log: the database file holds everything.
-        try FileManager.default.removeItem(atPath: log)
-        #expect(FileManager.default.createFile(atPath: database, contents: Data("pages".utf8)))
-        try await sync.committed().wait()
-        try FileManager.default.removeItem(atPath: database)
-        await #expect(throws: WALSyncError.self) { try await sync.committed().wait() }
+    @Test func syncsTheLogItFindsOrTheDatabaseFile() async throws {
+        try await withDirectory { directory in
+            let database = directory.appendingPathComponent("twin.sqlite").path
+            let log = database + "-wal"
+            let sync = WALSync(databasePath: database)
+
+            #expect(FileManager.default.createFile(atPath: log, contents: Data("frames".utf8)))
+            try await sync.committed().wait()
+            // SQLite made a new log (another inode): that one is synced.
+            try FileManager.default.removeItem(atPath: log)
+            #expect(FileManager.default.createFile(atPath: log, contents: Data("new frames".utf8)))
+            try await sync.committed().wait()
+            // Several commits while one sync runs are all answered.
+            let many = (0..<50).map { _ in sync.committed() }
+            for durability in many { try await durability.wait() }
+            // No log: the database file holds everything.
+            try FileManager.default.removeItem(atPath: log)
+            #expect(FileManager.default.createFile(atPath: database, contents: Data("pages".utf8)))
+            try await sync.committed().wait()
+            try FileManager.default.removeItem(atPath: database)
+            await #expect(throws: WALSyncError.self) { try await sync.committed().wait() }
+        }
     }
 
     @Test func aWriteReturnsDurableAndSeenByReaders() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("walsync-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let database = try await Database.open(.sqlite(path: directory.appendingPathComponent("twin.sqlite").path))
-        try await database.write { try await $0.raw("CREATE TABLE readings (n INTEGER NOT NULL)").run() }
-        let (_, durability) = try await database.writeCommitted { try await $0.raw("INSERT INTO readings (n) VALUES (1)").run() }
-        // Committed: seen before the sync, and the sync completes.
-        let seen = try await database.read { try await $0.raw("SELECT COUNT(*) AS c FROM readings").first(decoding: Count.self) }
-        #expect(seen?.c == 1)
-        try await durability.wait()
-        try await database.write { try await $0.raw("INSERT INTO readings (n) VALUES (2)").run() }
-        let after = try await database.read { try await $0.raw("SELECT COUNT(*) AS c FROM readings").first(decoding: Count.self) }
-        #expect(after?.c == 2)
-        await database.close()
+        try await withDirectory { directory in
+            let database = try await Database.open(.sqlite(path: directory.appendingPathComponent("twin.sqlite").path))
+            try await database.write { try await $0.raw("CREATE TABLE readings (n INTEGER NOT NULL)").run() }
+            let (_, durability) = try await database.writeCommitted { try await $0.raw("INSERT INTO readings (n) VALUES (1)").run() }
+            // Committed: seen before the sync, and the sync completes.
+            let seen = try await database.read { try await $0.raw("SELECT COUNT(*) AS c FROM readings").first(decoding: Count.self) }
+            #expect(seen?.c == 1)
+            try await durability.wait()
+            try await database.write { try await $0.raw("INSERT INTO readings (n) VALUES (2)").run() }
+            let after = try await database.read { try await $0.raw("SELECT COUNT(*) AS c FROM readings").first(decoding: Count.self) }
+            #expect(after?.c == 2)
+            await database.close()
+        }
     }
 
     struct Count: Decodable { let c: Int }
