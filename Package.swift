@@ -156,7 +156,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SensingTests",
-            dependencies: ["Sensing", "Twin", "Storage", "CityKit", "MQTT", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Sensing", "Twin", "Storage", "CityKit", "MQTT", .product(name: "Logging", package: "swift-log"), .product(name: "SQLKit", package: "sql-kit"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

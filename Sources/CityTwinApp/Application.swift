@@ -126,12 +126,17 @@ func makeRouter(
     }
     // Devices: provisioning and measurements, in the IoT Agent's own format.
     let directory = DeviceDirectory(store: SQLDeviceStore(database: database))
-    let measurements = MeasurementService(directory: directory, entities: entities)
+    let reportInterval = Duration.milliseconds(configuration.deviceReportInterval)
+    let measurements = MeasurementService(
+        directory: directory, entities: entities, reports: configuration.deviceReportInterval > 0 ? DeviceReports(interval: reportInterval) : nil)
     IoTAgentController(
         provisioning: ProvisioningService(store: SQLDeviceStore(database: database), entities: entities, directory: directory),
         measurements: measurements, bodyLimit: configuration.bodyLimit, allowAnonymousWrites: configuration.allowAnonymousWrites
     ).addRoutes(to: router.group("iot").add(middleware: SensingErrorMiddleware()).add(middleware: AuthenticationMiddleware(keys: keys, tokens: tokens)))
     var services: [any Service] = [NotificationService(deliverer: deliverer, matcher: matcher, database: database, ready: ready, logger: logger)]
+    if configuration.deviceReportInterval > 0 {
+        services.append(DeviceReportsService(measurements: measurements, interval: reportInterval, ready: ready, logger: logger))
+    }
     if database.kind == .postgres { services.append(DeviceEventsService(directory: directory, database: database, ready: ready)) }
     if let broker = configuration.mqttBroker.flatMap(MQTTEndpoint.init(url:)) {
         let intake = MQTTIntake(measurements: measurements, broker: broker, caFile: configuration.mqttCAFile, logger: logger)

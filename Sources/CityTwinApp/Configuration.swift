@@ -39,6 +39,9 @@ public struct Configuration: Sendable {
     /// `CITYTWIN_MQTT_CA_FILE`: CA certificates (PEM) that `mqtts://` brokers' certificates must chain to, for
     /// the intake and for notifications; none: the system's CAs.
     public var mqttCAFile: String?
+    /// `CITYTWIN_DEVICE_REPORT_INTERVAL`: milliseconds; a Device entity takes `dateLastValueReported` at most
+    /// this often (the latest report when the interval is over); 0: with every measurement.
+    public var deviceReportInterval = 1000
 
     public init() {}
 

@@ -107,6 +107,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("mqtt-ca-file"), help: "CA certificates (PEM) that mqtts:// brokers' certificates must chain to, for the intake and for notifications (env CITYTWIN_MQTT_CA_FILE; default: the system's CAs).")
     var mqttCAFile: String?
 
+    @Option(name: .customLong("device-report-interval"), help: "Milliseconds: a Device entity takes dateLastValueReported at most this often, the latest report once the interval is over; 0 for every measurement (env CITYTWIN_DEVICE_REPORT_INTERVAL, default 1000).")
+    var deviceReportInterval: Int?
+
     @Flag(name: .customLong("allow-anonymous-writes"), help: "Let callers without credentials write (env CITYTWIN_ALLOW_ANONYMOUS_WRITES=true). For a laptop demo only.")
     var allowAnonymousWrites = false
 
@@ -142,6 +145,10 @@ struct Serve: AsyncParsableCommand {
         if let file = settings.string(mqttCAFile, key: "mqtt-ca-file", env: "CITYTWIN_MQTT_CA_FILE") {
             guard FileManager.default.isReadableFile(atPath: file) else { throw ValidationError("--mqtt-ca-file \(file) cannot be read") }
             configuration.mqttCAFile = file
+        }
+        if let interval = try settings.integer(deviceReportInterval, key: "device-report-interval", env: "CITYTWIN_DEVICE_REPORT_INTERVAL") {
+            guard interval >= 0 else { throw ValidationError("--device-report-interval must be 0 or more") }
+            configuration.deviceReportInterval = interval
         }
         let app = try await buildApplication(configuration)
         try await app.runService()

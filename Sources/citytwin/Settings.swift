@@ -11,7 +11,7 @@ struct Settings {
     static let keys: Set<String> = [
         "data-dir", "database", "log-level", "host", "port", "body-limit", "max-limit", "jwt-secret", "public-url",
         "history-retention-days", "keep-history-of-deleted-entities", "cached-entities", "temporal-instance-limit", "mqtt-broker", "mqtt-ca-file",
-        "allow-anonymous-writes",
+        "device-report-interval", "allow-anonymous-writes",
     ]
 
     /// Reads the file named by `--config`, else by `CITYTWIN_CONFIG`; none: only flags, environment and defaults.

@@ -80,6 +80,41 @@ import Testing
         _ = try await again.stop()
     }
 
+    /// A fast device's latest `dateLastValueReported`, left waiting for its interval, is written when the
+    /// interval is over, and on SIGTERM before the server exits.
+    @Test func devicesLastReportsAreWrittenWhenDueAndAtShutdown() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-reports-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let device = "urn:ngsi-ld:Device:ft-007"
+        func reported(_ base: String) async throws -> JSON? {
+            try await send(.GET, base + "/ngsi-ld/v1/entities/\(device)?options=keyValues").body?["dateLastValueReported"]?["@value"]
+        }
+        func measure(_ base: String, at time: String) async throws {
+            #expect(try await send(.POST, base + "/iot/json?k=air-key&i=ft-007", #"{"p": 1, "TimeInstant": "\#(time)"}"#).status == 200)
+        }
+        for (interval, waitsForShutdown) in [("1500", false), ("600000", true)] {
+            let server = try await ServerProcess(arguments: ["--data-dir", dir.path, "--allow-anonymous-writes", "--device-report-interval", interval])
+            let base = "http://127.0.0.1:\(server.port)"
+            if !waitsForShutdown {
+                #expect(try await send(.POST, base + "/iot/devices", #"{"devices":[{"device_id":"ft-007","apikey":"air-key","entity_type":"AirQualitySensor"}]}"#).status == 201)
+            }
+            try await measure(base, at: "2026-11-25T02:00:00Z")
+            try await measure(base, at: "2026-11-25T02:00:01Z")
+            #expect(try await reported(base) == "2026-11-25T02:00:00.000Z", "the second report waits for its interval")
+            if waitsForShutdown {
+                #expect(try await server.stop(signal: SIGTERM) == 0)
+                let again = try await ServerProcess(arguments: ["--data-dir", dir.path])
+                #expect(try await reported("http://127.0.0.1:\(again.port)") == "2026-11-25T02:00:01.000Z")
+                _ = try await again.stop()
+            } else {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try await reported(base) != "2026-11-25T02:00:01.000Z", ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+                #expect(try await reported(base) == "2026-11-25T02:00:01.000Z")
+                _ = try await server.stop()
+            }
+        }
+    }
+
     @Test func acceptedWritesSurviveKill9() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("citytwin-kill-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }

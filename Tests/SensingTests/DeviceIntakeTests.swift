@@ -2,6 +2,7 @@ import CityKit
 import Foundation
 import Logging
 import MQTT
+import SQLKit
 import Storage
 import Synchronization
 import Testing
@@ -21,16 +22,17 @@ import Twin
         let entities: EntityService
         let provisioning: ProvisioningService
         let measurements: MeasurementService
+        let database: Database
     }
 
-    func withIntake(_ kind: DialectKind, _ body: @Sendable (Intake) async throws -> Void) async throws {
+    func withIntake(_ kind: DialectKind, reports: DeviceReports? = nil, _ body: @Sendable (Intake) async throws -> Void) async throws {
         try await TestDatabases.with(kind, migrations: TwinMigrations.all + SensingMigrations.all) { database, _ in
             let entities = EntityService(store: try await SQLEntityStore.open(database))
             let store = SQLDeviceStore(database: database)
             let directory = DeviceDirectory(store: store)
             try await body(Intake(
                 entities: entities, provisioning: ProvisioningService(store: store, entities: entities, directory: directory),
-                measurements: MeasurementService(directory: directory, entities: entities)))
+                measurements: MeasurementService(directory: directory, entities: entities, reports: reports), database: database))
         }
     }
 
@@ -72,6 +74,82 @@ import Twin
             let reported = try await intake.entities.retrieve("urn:ngsi-ld:Device:ft-001", tenant: .default)
             #expect(reported.attributes[Self.name("dateLastValueReported")]?.first?["value"]?["@value"] == "2026-11-25T02:00:00.000Z")
         }
+    }
+
+    /// A device that reports faster than the interval: every measurement reaches its asset (each with its
+    /// history instance, also two of one device written together), its Device entity the first report at
+    /// once and the latest when the interval's reports are written.
+    @Test(arguments: TestDatabases.kinds)
+    func aFastDevicesLastReportWaitsForItsInterval(_ kind: DialectKind) async throws {
+        try await withIntake(kind, reports: DeviceReports(interval: .seconds(3600))) { intake in
+            try await intake.provisioning.createGroups(Self.group, tenant: .default)
+            try await intake.provisioning.createDevices(Self.device, tenant: .default)
+            func reported() async throws -> JSON? {
+                try await intake.entities.retrieve("urn:ngsi-ld:Device:ft-001", tenant: .default)
+                    .attributes[Self.name("dateLastValueReported")]?.first?["value"]?["@value"]
+            }
+            try await intake.measurements.accept(apikey: "air-key", deviceID: "ft-001", payload: ["p": 1, "TimeInstant": "2026-11-25T02:00:00Z"])
+            #expect(try await reported() == "2026-11-25T02:00:00.000Z")
+            try await intake.measurements.accept(apikey: "air-key", deviceID: "ft-001", payload: ["p": 2, "TimeInstant": "2026-11-25T02:00:01Z"])
+            // Two of the device's measurements in one write: both reach the asset, in order.
+            var later: [MeasurementService.Reading] = []
+            for n in 3...4 {
+                later.append(try await intake.measurements.read(
+                    apikey: "air-key", deviceID: "ft-001", payload: ["p": .integer(Int64(n)), "TimeInstant": .string("2026-11-25T02:00:0\(n)Z")]))
+            }
+            #expect(try await intake.measurements.write(later).allSatisfy { $0 == nil })
+            let asset = try await intake.entities.retrieve(Self.asset, tenant: .default)
+            #expect(asset.attributes[Self.name("pm25")]?.first?["value"] == 4)
+            let instances = try await intake.database.read { db in
+                try await db.raw("SELECT h.num FROM history h JOIN history_series s ON s.id = h.series WHERE s.name = \(bind: Self.name("pm25")) ORDER BY h.observed").all()
+                    .map { try $0.decode(column: "num", as: Double.self) }
+            }
+            #expect(instances == [1, 2, 3, 4])
+            // The Device entity still shows the first report; the latest is written with the interval's.
+            #expect(try await reported() == "2026-11-25T02:00:00.000Z")
+            #expect(try await intake.measurements.writeDueReports() == 0)
+            #expect(try await intake.measurements.writeDueReports(all: true) == 1)
+            #expect(try await reported() == "2026-11-25T02:00:04.000Z")
+        }
+    }
+
+    /// The interval's bookkeeping, on a clock of its own: the first report of an interval is written, the
+    /// latest of the rest is kept until the interval is over; a device quiet for an interval is forgotten.
+    @Test func reportsAreKeptUntilTheirIntervalIsOver() throws {
+        let reports = DeviceReports(interval: .seconds(1))
+        let start = ContinuousClock.now
+        func report(_ id: String, _ n: Int) throws -> Entity {
+            try EntityInput(context: CoreContext.context, now: Date()).entity(["id": .string(id), "type": "Device", "n": .integer(Int64(n))])
+        }
+        let (one, two) = ("urn:ngsi-ld:Device:1", "urn:ngsi-ld:Device:2")
+        #expect(reports.admit(try report(one, 1), tenant: .default, now: start))
+        #expect(!reports.admit(try report(one, 2), tenant: .default, now: start + .milliseconds(100)))
+        #expect(!reports.admit(try report(one, 3), tenant: .default, now: start + .milliseconds(200)))
+        #expect(reports.admit(try report(two, 1), tenant: .default, now: start + .milliseconds(200)), "another device has its own interval")
+        #expect(reports.admit(try report(one, 1), tenant: Tenant("elsewhere"), now: start + .milliseconds(200)), "and so has another tenant's")
+        #expect(reports.due(now: start + .milliseconds(900)).isEmpty)
+        let due = reports.due(now: start + .milliseconds(1000))
+        #expect(due.map(\.device.id) == [one])
+        #expect(due.first?.device.attributes[Self.name("n")]?.first?["value"] == 3)
+        // Written at 1.0 s: the next report before 2.0 s waits again.
+        #expect(!reports.admit(try report(one, 4), tenant: .default, now: start + .milliseconds(1500)))
+        // Not written after all: kept again and due at once, unless a later one came meanwhile.
+        reports.restore([(Tenant.default, try report(one, 9))], now: start + .milliseconds(1600))
+        #expect(reports.due(now: start + .milliseconds(1700)).isEmpty, "report 4 is later than the restored one and still in its interval")
+        #expect(reports.due(now: start + .milliseconds(2000)).first?.device.attributes[Self.name("n")]?.first?["value"] == 4)
+        // Quiet for an interval: forgotten, so the next report is written at once.
+        #expect(reports.due(now: start + .milliseconds(3100)).isEmpty)
+        #expect(reports.pendingCount == 0)
+        #expect(reports.admit(try report(one, 5), tenant: .default, now: start + .milliseconds(3200)))
+    }
+
+    @Test func updatesOfOneEntityGoInLaterRounds() {
+        let rounds = MeasurementService.rounds(
+            [["a", "da"], ["b", "db"], ["a"], ["c", "da"], ["a", "da"], ["d"]],
+            tenants: [.default, .default, .default, .default, .default, Tenant("x")])
+        #expect(rounds == [[0, 1, 5], [2, 3], [4]])
+        let tenants = MeasurementService.rounds([["a"], ["a"]], tenants: [.default, Tenant("x")])
+        #expect(tenants == [[0, 1]], "the same id in two tenants is two entities")
     }
 
     @Test(arguments: TestDatabases.kinds)

@@ -15,8 +15,12 @@ public final class MQTTIntake: Sendable {
     /// Over TLS (`mqtts://`): the CA file the broker's certificate must chain to (nil: the system's CAs).
     let caFile: String?
     let logger: Logger
-    /// Measurements being written at once (their writes merge into shared transactions).
-    let concurrency: Int
+    /// Queues that write at once, each the measurements of its share of the devices in arrival order.
+    let lanes: Int
+    /// The most measurements one queue writes in one go.
+    let batchSize: Int
+    /// The most measurements waiting, over all queues.
+    let capacity: Int
     let accepted = Counter(label: "citytwin_mqtt_measurements_total")
     private let counts = Mutex<(accepted: Int, dropped: Int)>((0, 0))
 
@@ -29,14 +33,19 @@ public final class MQTTIntake: Sendable {
     /// measurements between them instead of each taking every one.
     let shareGroup: String
 
+    /// Messages wait in `lanes` queues of `capacity / lanes` (beyond that they are dropped as `overload`); a
+    /// device's messages always go to the same queue, so they are written in the order they arrived.
     public init(
-        measurements: MeasurementService, broker: MQTTEndpoint, caFile: String? = nil, shareGroup: String = "citytwin", concurrency: Int = 256, logger: Logger
+        measurements: MeasurementService, broker: MQTTEndpoint, caFile: String? = nil, shareGroup: String = "citytwin",
+        lanes: Int = 4, batchSize: Int = 500, capacity: Int = 100_000, logger: Logger
     ) {
         self.measurements = measurements
         self.shareGroup = shareGroup
         self.broker = broker
         self.caFile = caFile
-        self.concurrency = concurrency
+        self.lanes = max(1, lanes)
+        self.batchSize = max(1, batchSize)
+        self.capacity = max(self.lanes, capacity)
         self.logger = logger
     }
 
@@ -44,16 +53,22 @@ public final class MQTTIntake: Sendable {
         Counter(label: "citytwin_mqtt_measurements_dropped_total", dimensions: [("reason", reason)])
     }
 
-    /// Runs until cancelled: connects (retrying while the broker is away), then takes messages.
+    /// Runs until cancelled: connects (retrying while the broker is away), then takes messages. Each queue
+    /// writes what has arrived since its last write as one batch, so that the write path's transactions hold
+    /// many measurements when they come fast and a lone one is written at once.
     public func run() async throws {
-        let (stream, continuation) = AsyncStream.makeStream(of: MQTTClient.Message.self, bufferingPolicy: .bufferingOldest(100_000))
+        let lanes = self.lanes
+        let queues = (0..<lanes).map { _ in BatchQueue<MQTTClient.Message>(capacity: capacity / lanes) }
         let overloaded = dropped("overload")
         let client = try MQTTClient(broker: broker, clientID: "citytwin-intake-\(UUID().uuidString.prefix(12).lowercased())", caFile: caFile) { message in
-            if case .dropped = continuation.yield(message) { overloaded.increment() }
+            var hasher = Hasher()
+            hasher.combine(message.topic)
+            let lane = Int(UInt(bitPattern: hasher.finalize()) % UInt(lanes))
+            if !queues[lane].push(message) { overloaded.increment() }
         }
         defer {
             client.close()
-            continuation.finish()
+            for queue in queues { queue.finish() }
         }
         try client.subscribe("$share/\(shareGroup)/" + Self.topic)
         while true {
@@ -68,40 +83,61 @@ public final class MQTTIntake: Sendable {
         }
         logger.info("taking measurements by MQTT", metadata: ["broker": "\(broker)", "topic": "\(Self.topic)"])
         await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for await message in stream {
-                if running >= concurrency {
-                    await group.next()
-                    running -= 1
+            for queue in queues {
+                group.addTask {
+                    while let batch = await queue.next(maximum: self.batchSize) { await self.handle(batch) }
                 }
-                group.addTask { await self.handle(message) }
-                running += 1
             }
         }
     }
 
-    func handle(_ message: MQTTClient.Message) async {
+    /// Reads the messages (dropping those that cannot be taken), then writes the rest together.
+    func handle(_ messages: [MQTTClient.Message]) async {
+        var readings: [MeasurementService.Reading] = []
+        var taken: [MQTTClient.Message] = []
+        readings.reserveCapacity(messages.count)
+        for message in messages {
+            if let reading = await read(message) {
+                readings.append(reading)
+                taken.append(message)
+            }
+        }
+        guard !readings.isEmpty else { return }
+        do {
+            let failures = try await measurements.write(readings)
+            var written = 0
+            for (message, failure) in zip(taken, failures) {
+                if let failure { drop("malformed", message, failure.message) } else { written += 1 }
+            }
+            accepted.increment(by: written)
+            counts.withLock { $0.accepted += written }
+        } catch {
+            for message in taken { drop("failed", message, "\(error)") }
+        }
+    }
+
+    /// The measurement a message carries, or nil (and the message dropped) when it cannot be taken.
+    func read(_ message: MQTTClient.Message) async -> MeasurementService.Reading? {
         let parts = message.topic.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0].isEmpty, parts[3] == "attrs" else {
             drop("topic", message, "not /{apikey}/{device_id}/attrs")
-            return
+            return nil
         }
         let payload: JSON
         do {
             payload = try JSONCoding.parse(Data(message.payload))
         } catch {
             drop("malformed", message, "not JSON")
-            return
+            return nil
         }
         do {
-            try await measurements.accept(apikey: String(parts[1]), deviceID: String(parts[2]), payload: payload)
-            accepted.increment()
-            counts.withLock { $0.accepted += 1 }
+            return try await measurements.read(apikey: String(parts[1]), deviceID: String(parts[2]), payload: payload)
         } catch let error as SensingError {
             drop(error.name == .deviceNotFound ? "unknown_device" : "malformed", message, error.message)
         } catch {
             drop("failed", message, "\(error)")
         }
+        return nil
     }
 
     func drop(_ reason: String, _ message: MQTTClient.Message, _ why: String) {
