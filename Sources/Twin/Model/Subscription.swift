@@ -17,9 +17,28 @@ public struct EntitySelector: Sendable {
     public var type: TypeExpression
 
     public func matches(id entityID: String, types: [String]) -> Bool {
-        if let id, id != entityID { return false }
-        if let idPattern, !RegexCache.matches(idPattern, entityID) { return false }
-        return type.matches(types)
+        compiled().matches(id: entityID, types: types)
+    }
+
+    /// The selector with its pattern compiled, to test many entities.
+    func compiled() -> Compiled {
+        Compiled(id: id, pattern: idPattern.map { RegexCache.entry($0) }, type: type)
+    }
+
+    /// A selector ready to test many entities: its pattern looked up once (`.some(nil)`: a pattern that does
+    /// not compile, which selects nothing).
+    struct Compiled: Sendable {
+        let id: String?
+        let pattern: RegexCache.Entry??
+        let type: TypeExpression
+
+        func matches(id entityID: String, types: [String]) -> Bool {
+            if let id, id != entityID { return false }
+            if let pattern {
+                guard let pattern, pattern.matches(entityID) else { return false }
+            }
+            return type.matches(types)
+        }
     }
 }
 
@@ -93,13 +112,11 @@ enum RegexCache {
     private static let cache = SendableCache()
 
     static func matches(_ pattern: String, _ text: String) -> Bool {
-        guard let entry = cache.entry(pattern) else { return false }
-        if let prefix = entry.prefix {
-            guard text.utf8.starts(with: prefix.literal.utf8) else { return false }
-            if prefix.isWhole { return true }
-        }
-        return entry.regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        cache.entry(pattern)?.matches(text) ?? false
     }
+
+    /// The compiled pattern, nil when it does not compile.
+    static func entry(_ pattern: String) -> Entry? { cache.entry(pattern) }
 
     /// The literal text an anchored pattern's matches must start with (after `^`, escaped punctuation
     /// included, up to the first other syntax), and whether it is the whole pattern; nil when the pattern is
@@ -131,7 +148,31 @@ enum RegexCache {
 
     struct Entry: Sendable {
         let regex: NSRegularExpression
-        let prefix: (literal: String, isWhole: Bool)?
+        /// The UTF-8 bytes every match starts with (empty: none known), and whether they are the whole pattern.
+        let prefix: [UInt8]
+        let prefixIsWhole: Bool
+
+        init(regex: NSRegularExpression, prefix: (literal: String, isWhole: Bool)?) {
+            self.regex = regex
+            self.prefix = Array((prefix?.literal ?? "").utf8)
+            self.prefixIsWhole = prefix?.isWhole ?? false
+        }
+
+        func matches(_ text: String) -> Bool {
+            if !prefix.isEmpty {
+                guard Self.starts(text, with: prefix) else { return false }
+                if prefixIsWhole { return true }
+            }
+            return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        }
+
+        /// Whether `text`'s UTF-8 starts with `prefix` (not empty): one memory comparison for a native string.
+        static func starts(_ text: String, with prefix: [UInt8]) -> Bool {
+            let compared = text.utf8.withContiguousStorageIfAvailable { bytes in
+                bytes.count >= prefix.count && memcmp(bytes.baseAddress!, prefix, prefix.count) == 0
+            }
+            return compared ?? text.utf8.starts(with: prefix)
+        }
     }
 
     private final class SendableCache: Sendable {

@@ -28,6 +28,20 @@ public final class SubscriptionMatcher: EntityChangeObserver {
         let tenant: Tenant
         let subscription: Subscription
         let context: LDContext
+        /// The subscription's `entities`, compiled once for all the changes they are tested on.
+        let selectors: [EntitySelector.Compiled]
+
+        init(tenant: Tenant, subscription: Subscription, context: LDContext) {
+            self.tenant = tenant
+            self.subscription = subscription
+            self.context = context
+            self.selectors = subscription.entities.map { $0.compiled() }
+        }
+
+        /// Whether the subscription selects the entity (by `entities`; every one when it has none).
+        func selects(id: String, types: [String]) -> Bool {
+            selectors.isEmpty || selectors.contains { $0.matches(id: id, types: types) }
+        }
     }
 
     struct Cache {
@@ -68,9 +82,15 @@ public final class SubscriptionMatcher: EntityChangeObserver {
         guard !subscriptions.isEmpty, !changes.isEmpty else { return [] }
         let now = clock.now()
         var items: [OutboxItem] = []
+        // Each change's id and types, read once for all the subscriptions it is tested on.
+        let ids = changes.map(\.id)
+        let types = changes.map { $0.after?.types ?? $0.before?.types ?? [] }
         for active in subscriptions where active.subscription.firesOnChange(at: now) {
             let subscription = active.subscription
-            var matched = changes.filter { Self.selects(subscription, $0) && Self.fires(subscription, $0) }
+            var matched: [EntityChangeRecord] = []
+            for i in changes.indices where active.selects(id: ids[i], types: types[i]) && Self.fires(subscription, changes[i]) {
+                matched.append(changes[i])
+            }
             guard !matched.isEmpty else { continue }
             if subscription.q != nil || subscription.geo != nil {
                 // The filters are those of entity queries, run on the state this transaction just wrote.
@@ -95,13 +115,6 @@ public final class SubscriptionMatcher: EntityChangeObserver {
         let leaseUntil = History.micros(now.addingTimeInterval(lease.seconds))
         if !claim { try await Database.notify(TwinEvents.channel, TwinEvents.outboxWaiting, kind: kind, on: db) }
         return try await NotificationOutbox.enqueue(items, copy: claim ? copy : nil, leaseUntil: leaseUntil, now: History.micros(now), kind: kind, on: db)
-    }
-
-    /// Whether the change concerns an entity the subscription selects (by `entities`; all when it has none).
-    static func selects(_ subscription: Subscription, _ change: EntityChangeRecord) -> Bool {
-        guard !subscription.entities.isEmpty else { return true }
-        let types = (change.after ?? change.before)?.types ?? []
-        return subscription.entities.contains { $0.matches(id: change.id, types: types) }
     }
 
     /// Whether the change is one of the subscription's triggers on one of its watched attributes.
