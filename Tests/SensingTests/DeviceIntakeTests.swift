@@ -97,7 +97,7 @@ import Twin
                 later.append(try await intake.measurements.read(
                     apikey: "air-key", deviceID: "ft-001", payload: ["p": .integer(Int64(n)), "TimeInstant": .string("2026-11-25T02:00:0\(n)Z")]))
             }
-            #expect(try await intake.measurements.write(later).allSatisfy { $0 == nil })
+            #expect(await intake.measurements.write(later).allSatisfy { $0 == nil })
             let asset = try await intake.entities.retrieve(Self.asset, tenant: .default)
             #expect(asset.attributes[Self.name("pm25")]?.first?["value"] == 4)
             let instances = try await intake.database.read { db in

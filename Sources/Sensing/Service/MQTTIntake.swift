@@ -103,17 +103,16 @@ public final class MQTTIntake: Sendable {
             }
         }
         guard !readings.isEmpty else { return }
-        do {
-            let failures = try await measurements.write(readings)
-            var written = 0
-            for (message, failure) in zip(taken, failures) {
-                if let failure { drop("malformed", message, failure.message) } else { written += 1 }
+        var written = 0
+        for (message, failure) in zip(taken, await measurements.write(readings)) {
+            switch failure {
+            case nil: written += 1
+            case let refused as SensingError: drop("malformed", message, refused.message)
+            case let failure?: drop("failed", message, "\(failure)")
             }
-            accepted.increment(by: written)
-            counts.withLock { $0.accepted += written }
-        } catch {
-            for message in taken { drop("failed", message, "\(error)") }
         }
+        accepted.increment(by: written)
+        counts.withLock { $0.accepted += written }
     }
 
     /// The measurement a message carries, or nil (and the message dropped) when it cannot be taken.

@@ -34,7 +34,7 @@ public struct MeasurementService: Sendable {
     /// (`fiware-service`), must be the device's.
     public func accept(apikey: String?, deviceID: String?, payload: JSON, tenant: Tenant? = nil) async throws {
         let reading = try await read(apikey: apikey, deviceID: deviceID, payload: payload, tenant: tenant)
-        if let failure = try await write([reading])[0] { throw failure }
+        if let failure = await write([reading])[0] { throw failure }
     }
 
     /// Reads one measurement without writing it: its device must be known under `apikey` (and in `tenant`
@@ -54,15 +54,22 @@ public struct MeasurementService: Sendable {
     /// entity once, so a reading whose entity an earlier one of `readings` also updates goes in a later
     /// round (every entity's updates are written in the order of `readings`, none merged away, and each
     /// keeps its own history instance). A reading's Device update waits in `reports` when its device's was
-    /// written less than an interval ago. The result is each reading's failure, nil where it was written.
-    public func write(_ readings: [Reading]) async throws -> [SensingError?] {
+    /// written less than an interval ago. The result is each reading's failure (a `SensingError` for an
+    /// update refused, the storage's error for a write that failed), nil where it was written.
+    public func write(_ readings: [Reading]) async -> [(any Error)?] {
         let updates = readings.map { reading in
             reports?.admit(reading.device, tenant: reading.tenant) == false ? [reading.asset] : [reading.asset, reading.device]
         }
-        var failures = [SensingError?](repeating: nil, count: readings.count)
+        var failures = [(any Error)?](repeating: nil, count: readings.count)
         for round in Self.rounds(updates.map { $0.map(\.id) }, tenants: readings.map(\.tenant)) {
             for (tenant, members) in Dictionary(grouping: round, by: { readings[$0].tenant }) {
-                let outcome = try await entities.upsert(members.flatMap { updates[$0] }, mode: .update, tenant: tenant)
+                let outcome: EntityService.BatchOutcome
+                do {
+                    outcome = try await entities.upsert(members.flatMap { updates[$0] }, mode: .update, tenant: tenant)
+                } catch {
+                    for i in members { failures[i] = error }
+                    continue
+                }
                 guard !outcome.errors.isEmpty else { continue }
                 let errors = Dictionary(outcome.errors.map { ($0.id, $0.error) }, uniquingKeysWith: { first, _ in first })
                 for i in members {
