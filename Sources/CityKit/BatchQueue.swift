@@ -34,10 +34,10 @@ public final class BatchQueue<Element: Sendable>: Sendable {
     }
 
     /// The oldest elements, at most `maximum` of them, waiting until there is one. Nil once the queue is
-    /// finished and empty, or when the task is cancelled. One consumer at a time.
+    /// finished and empty: a consumer drains what was pushed before `finish`, also when its task is
+    /// cancelled (whoever cancels it finishes the queue). One consumer at a time.
     public func next(maximum: Int) async -> [Element]? {
         while true {
-            if Task.isCancelled { return nil }
             let taken: [Element]? = state.withLock { state in
                 guard state.count > 0 else { return state.finished ? [] : nil }
                 let end = min(state.elements.count, state.head + maximum)
@@ -54,17 +54,13 @@ public final class BatchQueue<Element: Sendable>: Sendable {
                 return batch
             }
             if let taken { return taken.isEmpty ? nil : taken }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let ready = state.withLock { state -> Bool in
-                        if state.count > 0 || state.finished || Task.isCancelled { return true }
-                        state.waiter = continuation
-                        return false
-                    }
-                    if ready { continuation.resume() }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if state.count > 0 || state.finished { return true }
+                    state.waiter = continuation
+                    return false
                 }
-            } onCancel: {
-                wake()
+                if ready { continuation.resume() }
             }
         }
     }

@@ -28,12 +28,24 @@ import Testing
         #expect(await taken == [42])
     }
 
-    @Test func aCancelledConsumerStopsWaiting() async {
+    @Test func aCancelledConsumerDrainsWhatWasPushedBeforeTheQueueFinished() async {
         let queue = BatchQueue<Int>(capacity: 100)
-        let consumer = Task { await queue.next(maximum: 100) }
-        try? await Task.sleep(for: .milliseconds(50))
+        let consumer = Task {
+            var taken: [Int] = []
+            while let batch = await queue.next(maximum: 100) {
+                taken += batch
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return taken
+        }
+        queue.push(1)
+        try? await Task.sleep(for: .milliseconds(5))
+        queue.push(2)
         consumer.cancel()
-        #expect(await consumer.value == nil)
+        queue.push(3)
+        queue.finish()
+        #expect(!queue.push(4))
+        #expect(await consumer.value == [1, 2, 3])
     }
 
     @Test func manyProducersLoseNothingAndKeepEachOnesOrder() async {

@@ -82,13 +82,21 @@ public final class MQTTIntake: Sendable {
             }
         }
         logger.info("taking measurements by MQTT", metadata: ["broker": "\(broker)", "topic": "\(Self.topic)"])
-        await withTaskGroup(of: Void.self) { group in
-            for queue in queues {
-                group.addTask {
-                    while let batch = await queue.next(maximum: self.batchSize) { await self.handle(batch) }
+        // Cancelled (at shutdown): no more messages are taken, and those already taken (the broker has their
+        // acknowledgements) are written before this returns.
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for queue in queues {
+                    group.addTask {
+                        while let batch = await queue.next(maximum: self.batchSize) { await self.handle(batch) }
+                    }
                 }
             }
+        } onCancel: {
+            client.close()
+            for queue in queues { queue.finish() }
         }
+        logger.info("MQTT intake stopped", metadata: ["accepted": "\(acceptedCount)", "dropped": "\(droppedCount)"])
     }
 
     /// Reads the messages (dropping those that cannot be taken), then writes the rest together.
