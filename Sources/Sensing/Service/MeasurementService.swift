@@ -4,8 +4,9 @@ import Twin
 
 /// Turns a device's measurement into attribute updates: each mapped value converted to its declared type,
 /// with `observedAt` (the payload's `TimeInstant`, else the time of receipt) and `unitCode`; the device's
-/// `Device` entity gets `dateLastValueReported`. Both in one transaction; a measurement that cannot be
-/// read writes nothing. Measurements that arrive together are written together (`write`).
+/// `Device` entity gets `dateLastValueReported` in the same transaction (with `reports`, at most once an
+/// interval: see `DeviceReports`); a measurement that cannot be read writes nothing. Measurements that
+/// arrive together are written together (`write`).
 public struct MeasurementService: Sendable {
     let directory: DeviceDirectory
     let entities: EntityService
