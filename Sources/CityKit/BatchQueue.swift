@@ -1,18 +1,24 @@
+import Foundation
 import Synchronization
 
 /// A bounded first-in, first-out queue whose one consumer takes everything waiting at once (up to a
-/// maximum), so that work arriving faster than it is done is done in batches. Producers never wait: `push`
-/// refuses an element when the queue is full.
+/// maximum), so that work arriving faster than it is done is done in batches. `push` refuses an element
+/// when the queue is full; `push(_:waitingUpTo:)` blocks its thread until there is room.
 public final class BatchQueue<Element: Sendable>: Sendable {
     private struct State {
         var elements: [Element] = []
         var head = 0
         var finished = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Producers blocked in `push(_:waitingUpTo:)`, told through `room` when the consumer takes.
+        var blockedProducers = 0
         var count: Int { elements.count - head }
     }
 
     private let state = Mutex(State())
+    /// Held by a blocked producer from its look at the queue until it waits, and by whoever wakes it: a
+    /// wake-up between the two cannot be missed.
+    private let room = NSCondition()
     public let capacity: Int
 
     public init(capacity: Int) {
@@ -33,13 +39,48 @@ public final class BatchQueue<Element: Sendable>: Sendable {
         return added
     }
 
+    /// Adds `element` at the end, blocking the calling thread while the queue is full, for at most
+    /// `patience`: for a producer that would rather slow its source down than drop, such as the thread that
+    /// reads an MQTT broker's messages (the broker keeps what it has not yet handed over). False (and
+    /// nothing added) when the queue is finished, or still full after `patience`. Not for async code.
+    public func push(_ element: Element, waitingUpTo patience: Duration) -> Bool {
+        let deadline = Date().addingTimeInterval(Double(patience.components.seconds) + Double(patience.components.attoseconds) / 1e18)
+        room.lock()
+        defer { room.unlock() }
+        while true {
+            let (added, full, waiter) = state.withLock { state -> (Bool, Bool, CheckedContinuation<Void, Never>?) in
+                if state.finished { return (false, false, nil) }
+                guard state.count < capacity else {
+                    state.blockedProducers += 1
+                    return (false, true, nil)
+                }
+                state.elements.append(element)
+                defer { state.waiter = nil }
+                return (true, false, state.waiter)
+            }
+            waiter?.resume()
+            guard full else { return added }
+            let woken = room.wait(until: deadline)
+            state.withLock { $0.blockedProducers -= 1 }
+            if !woken { return push(element) }
+        }
+    }
+
+    /// Wakes the producers blocked for room, if `blocked` says there are any.
+    private func wakeProducers(_ blocked: Bool) {
+        guard blocked else { return }
+        room.lock()
+        room.broadcast()
+        room.unlock()
+    }
+
     /// The oldest elements, at most `maximum` of them, waiting until there is one. Nil once the queue is
     /// finished and empty: a consumer drains what was pushed before `finish`, also when its task is
     /// cancelled (whoever cancels it finishes the queue). One consumer at a time.
     public func next(maximum: Int) async -> [Element]? {
         while true {
-            let taken: [Element]? = state.withLock { state in
-                guard state.count > 0 else { return state.finished ? [] : nil }
+            let (taken, blocked): ([Element]?, Bool) = state.withLock { state in
+                guard state.count > 0 else { return (state.finished ? [] : nil, false) }
                 let end = min(state.elements.count, state.head + maximum)
                 let batch = Array(state.elements[state.head..<end])
                 state.head = end
@@ -51,8 +92,9 @@ public final class BatchQueue<Element: Sendable>: Sendable {
                     state.elements.removeFirst(state.head)
                     state.head = 0
                 }
-                return batch
+                return (batch, state.blockedProducers > 0)
             }
+            wakeProducers(blocked)
             if let taken { return taken.isEmpty ? nil : taken }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
@@ -67,8 +109,12 @@ public final class BatchQueue<Element: Sendable>: Sendable {
 
     /// No more elements: the consumer takes what is left, then `next` answers nil.
     public func finish() {
-        state.withLock { $0.finished = true }
+        let blocked = state.withLock { state in
+            state.finished = true
+            return state.blockedProducers > 0
+        }
         wake()
+        wakeProducers(blocked)
     }
 
     private func wake() {

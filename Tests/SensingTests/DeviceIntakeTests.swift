@@ -250,10 +250,7 @@ import Twin
     /// other: every intake on the broker sees every measurement topic, so another case's would be counted.
     @Test(.serialized, arguments: TestDatabases.kinds)
     func measurementsArriveByMQTT(_ kind: DialectKind) async throws {
-        guard let text = ProcessInfo.processInfo.environment["CITYTWIN_TEST_MQTT_URL"], let broker = MQTTEndpoint(url: text) else {
-            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CITYTWIN_TEST_MQTT_URL is not set: the test command starts Mosquitto") }
-            return
-        }
+        guard let broker = Self.testBroker() else { return }
         let (host, port) = (broker.host, broker.port)
         try await withIntake(kind) { intake in
             try await intake.provisioning.createGroups(Self.group, tenant: .default)
@@ -290,6 +287,52 @@ import Twin
                 let entity = try await intake.entities.retrieve(asset, tenant: .default)
                 #expect((entity.attributes[Self.name("pm25")]?.first?["value"]?.numberValue ?? 0) > 1000)
                 #expect(await (try? intake.entities.retrieve("urn:ngsi-ld:AirQualitySensor:nobody", tenant: .default)) == nil)
+            }
+        }
+    }
+
+    /// A burst far larger than the intake's queues: the thread reading the broker waits for room instead of
+    /// dropping, so every measurement the broker handed over is written.
+    @Test func aBurstLargerThanTheQueuesIsTakenWhole() async throws {
+        guard let broker = Self.testBroker() else { return }
+        try await withIntake(.sqlite) { intake in
+            try await intake.provisioning.createGroups(Self.group, tenant: .default)
+            let deviceID = "burst-\(UUID().uuidString.prefix(8).lowercased())"
+            try await intake.provisioning.createDevices(["devices": [["device_id": .string(deviceID), "apikey": "air-key"]]], tenant: .default)
+            let mqtt = MQTTIntake(measurements: intake.measurements, broker: broker, shareGroup: "test-\(deviceID)", lanes: 1, batchSize: 4, capacity: 4, logger: Self.logger)
+            let publisher = try MQTTClient(host: broker.host, port: broker.port, clientID: "publisher-\(deviceID)")
+            try await publisher.connect()
+            defer { publisher.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await mqtt.run() }
+                defer { group.cancelAll() }
+                #expect(try await Self.publishUntilTaken(by: mqtt, from: publisher, deviceID: deviceID, values: 0))
+                try await Task.sleep(for: .milliseconds(300))
+                let first = mqtt.acceptedCount
+                // 400 measurements with 64 in flight: the broker hands them over far faster than they are written.
+                try await withThrowingTaskGroup(of: Void.self) { senders in
+                    for sender in 0..<64 {
+                        senders.addTask {
+                            for n in stride(from: sender, to: 400, by: 64) {
+                                try await publisher.publish(topic: "/air-key/\(deviceID)/attrs", payload: Array(#"{"p": \#(10_000 + n)}"#.utf8))
+                            }
+                        }
+                    }
+                    try await senders.waitForAll()
+                }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while mqtt.acceptedCount - first < 400, mqtt.droppedCount == 0, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(mqtt.droppedCount == 0)
+                #expect(mqtt.acceptedCount - first == 400)
+                let stored = try await intake.database.read { db in
+                    try await db.raw("""
+                        SELECT COUNT(*) AS n FROM history h JOIN history_series s ON s.id = h.series
+                        WHERE s.entity_id = \(bind: "urn:ngsi-ld:AirQualitySensor:" + deviceID) AND h.num >= 10000
+                        """).first()?.decode(column: "n", as: Int.self)
+                }
+                #expect(stored == 400)
             }
         }
     }
@@ -334,6 +377,16 @@ import Twin
         for bad in ["http://broker.example", "mqtt://", "mqtt://host:0", "mqtt://host:70000", "broker.example:1883"] {
             #expect(MQTTEndpoint(url: bad) == nil, "\(bad)")
         }
+    }
+
+    /// The test command's Mosquitto (`CITYTWIN_TEST_MQTT_URL`); nil where it is not set, which fails the
+    /// test under CI.
+    static func testBroker() -> MQTTEndpoint? {
+        guard let text = ProcessInfo.processInfo.environment["CITYTWIN_TEST_MQTT_URL"], let broker = MQTTEndpoint(url: text) else {
+            if ProcessInfo.processInfo.environment["CI"] != nil { Issue.record("CITYTWIN_TEST_MQTT_URL is not set: the test command starts Mosquitto") }
+            return nil
+        }
+        return broker
     }
 
     /// Publishes measurements `{"p": values + n}` until `intake` has taken one (its subscription is live), for

@@ -33,12 +33,19 @@ public final class MQTTIntake: Sendable {
     /// measurements between them instead of each taking every one.
     let shareGroup: String
 
-    /// Messages wait in `lanes` queues of `capacity / lanes` (beyond that they are dropped as `overload`); a
-    /// device's messages always go to the same queue, so they are written in the order they arrived.
+    /// How long the thread reading the broker waits for room in a full queue before it drops a message.
+    let patience: Duration
+
+    /// Messages wait in `lanes` queues of `capacity / lanes`; a device's messages always go to the same
+    /// queue, so they are written in the order they arrived. When a queue is full, the thread that reads
+    /// the broker waits for room (the broker keeps what it has not handed over yet), and drops the message
+    /// as `overload` only when the queue has had no room for `patience` (the storage has stopped taking
+    /// writes).
     public init(
         measurements: MeasurementService, broker: MQTTEndpoint, caFile: String? = nil, shareGroup: String = "citytwin",
-        lanes: Int = 4, batchSize: Int = 500, capacity: Int = 100_000, logger: Logger
+        lanes: Int = 4, batchSize: Int = 500, capacity: Int = 100_000, patience: Duration = .seconds(10), logger: Logger
     ) {
+        self.patience = patience
         self.measurements = measurements
         self.shareGroup = shareGroup
         self.broker = broker
@@ -59,12 +66,12 @@ public final class MQTTIntake: Sendable {
     public func run() async throws {
         let lanes = self.lanes
         let queues = (0..<lanes).map { _ in BatchQueue<MQTTClient.Message>(capacity: capacity / lanes) }
-        let overloaded = dropped("overload")
+        let patience = self.patience
         let client = try MQTTClient(broker: broker, clientID: "citytwin-intake-\(UUID().uuidString.prefix(12).lowercased())", caFile: caFile) { message in
             var hasher = Hasher()
             hasher.combine(message.topic)
             let lane = Int(UInt(bitPattern: hasher.finalize()) % UInt(lanes))
-            if !queues[lane].push(message) { overloaded.increment() }
+            if !queues[lane].push(message, waitingUpTo: patience) { self.drop("overload", message, "the intake's queue is full or closed") }
         }
         defer {
             client.close()
