@@ -58,18 +58,21 @@ struct Benchmark: AsyncParsableCommand {
         say("backend: \(database.map { _ in "postgresql" } ?? "sqlite"), machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(ISO8601DateFormatter().string(from: Date()))")
 
         let wrk = Wrk(base: load.base, connections: connections, seconds: seconds)
+        var cpu = CPUUse(serverPID: server.process.processIdentifier)
         let noop = try wrk.rate("/health", script: nil)
-        say(String(format: "no-op route (/health):            %9.0f req/s", noop))
+        say(String(format: "no-op route (/health):            %9.0f req/s", noop) + cpu.note(operations: noop * Double(seconds), target: noop))
 
         let batches = entities / batchSize
+        cpu = CPUUse(serverPID: server.process.processIdentifier)
         let upsertStart = ContinuousClock.now
         try await load.run(count: batches, concurrency: 4) { b in
             let body = "[" + (0..<batchSize).map { Self.entity(b * batchSize + $0) }.joined(separator: ",") + "]"
             return (.POST, "/ngsi-ld/v1/entityOperations/upsert", body)
         }
         let upsert = Double(batches * batchSize) / (ContinuousClock.now - upsertStart).seconds
-        say(String(format: "batch upsert, 5 attributes:       %9.0f entities/s  (target ≥ 20000; %.2f× no-op)", upsert, upsert / noop))
+        say(String(format: "batch upsert, 5 attributes:       %9.0f entities/s  (target ≥ 20000; %.2f× no-op)", upsert, upsert / noop) + cpu.note(operations: Double(batches * batchSize), target: 20000))
 
+        cpu = CPUUse(serverPID: server.process.processIdentifier)
         let patch = try wrk.rate("/", script: """
             n = 0
             request = function()
@@ -78,14 +81,15 @@ struct Benchmark: AsyncParsableCommand {
               return wrk.format("PATCH", path, {["Content-Type"] = "application/json"}, '{"value": ' .. (n % 400) / 10 .. '}')
             end
             """)
-        say(String(format: "single-attribute PATCH:           %9.0f updates/s   (target ≥ 5000; %.2f× no-op)", patch, patch / noop))
+        say(String(format: "single-attribute PATCH:           %9.0f updates/s   (target ≥ 5000; %.2f× no-op)", patch, patch / noop) + cpu.note(operations: patch * Double(seconds), target: 5000))
 
+        cpu = CPUUse(serverPID: server.process.processIdentifier)
         let retrieve = try wrk.rate("/", script: """
             request = function()
               return wrk.format("GET", "/ngsi-ld/v1/entities/urn:ngsi-ld:AirQualitySensor:" .. math.random(0, \(entities - 1)))
             end
             """)
-        say(String(format: "retrieve by id:                   %9.0f req/s       (target ≥ 10000; %.2f× no-op)", retrieve, retrieve / noop))
+        say(String(format: "retrieve by id:                   %9.0f req/s       (target ≥ 10000; %.2f× no-op)", retrieve, retrieve / noop) + cpu.note(operations: retrieve * Double(seconds), target: 10000))
 
         var latencies: [Double] = []
         let stolen = StolenCPU()
@@ -102,7 +106,7 @@ struct Benchmark: AsyncParsableCommand {
         say(String(format: "server memory: %.0f MB of its own (RssAnon; target ≤ 300 MB), %.0f MB resident with the mapped database file (VmRSS)", Double(anonymous) / 1024, Double(resident) / 1024))
 
         try await measureNotifications(load)
-        try await measureMQTT(load)
+        try await measureMQTT(load, serverPID: server.process.processIdentifier)
         try await measureGeo(load)
         try await measureTemporal(load, dataDirectory: dataDirectory)
     }

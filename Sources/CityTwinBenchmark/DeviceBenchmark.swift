@@ -19,7 +19,7 @@ extension Benchmark {
 
     /// Measurements published by MQTT (QoS 1, 256 in flight) until the server has accepted them all
     /// (its `citytwin_mqtt_measurements_total`).
-    func measureMQTT(_ load: Load) async throws {
+    func measureMQTT(_ load: Load, serverPID: Int32) async throws {
         guard measurements > 0, let broker = mqttBroker.flatMap(URL.init(string:)), let host = broker.host else { return }
         let devices = 1000
         try await provision(load, apikey: "mqtt-bench", type: "NoiseSensor", prefix: "mq", count: devices)
@@ -28,6 +28,7 @@ extension Benchmark {
         try await publisher.connect()
         defer { publisher.close() }
         let total = measurements
+        let cpu = CPUUse(serverPID: serverPID)
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<256 {
@@ -54,7 +55,7 @@ extension Benchmark {
         }
         let seconds = (finished - start).seconds
         say(String(format: "MQTT measurements into the twin:  %9.0f measurements/s (target ≥ 10000; %.0f of %d accepted in %.1f s, published in %.1f s)",
-                   accepted / seconds, accepted, total, seconds, published))
+                   accepted / seconds, accepted, total, seconds, published) + cpu.note(operations: accepted, target: 10000))
     }
 
     /// A server on the same storage takes a stream of measurements over HTTP with a subscription active, is
