@@ -26,17 +26,29 @@ public final class BatchQueue<Element: Sendable>: Sendable {
         self.capacity = capacity
     }
 
+    private enum Pushed { case added, full, finished }
+
+    /// Appends `element` unless the queue is finished or full; a caller about to wait for room (`blocking`)
+    /// is counted in `blockedProducers` when it is full, under the same lock as the look.
+    private func append(_ element: Element, blocking: Bool) -> Pushed {
+        let (pushed, waiter) = state.withLock { state -> (Pushed, CheckedContinuation<Void, Never>?) in
+            if state.finished { return (.finished, nil) }
+            guard state.count < capacity else {
+                if blocking { state.blockedProducers += 1 }
+                return (.full, nil)
+            }
+            state.elements.append(element)
+            defer { state.waiter = nil }
+            return (.added, state.waiter)
+        }
+        waiter?.resume()
+        return pushed
+    }
+
     /// Adds `element` at the end; false (and nothing added) when the queue is full or finished.
     @discardableResult
     public func push(_ element: Element) -> Bool {
-        let (added, waiter) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
-            guard !state.finished, state.count < capacity else { return (false, nil) }
-            state.elements.append(element)
-            defer { state.waiter = nil }
-            return (true, state.waiter)
-        }
-        waiter?.resume()
-        return added
+        append(element, blocking: false) == .added
     }
 
     /// Adds `element` at the end, blocking the calling thread while the queue is full, for at most
@@ -44,25 +56,18 @@ public final class BatchQueue<Element: Sendable>: Sendable {
     /// reads an MQTT broker's messages (the broker keeps what it has not yet handed over). False (and
     /// nothing added) when the queue is finished, or still full after `patience`. Not for async code.
     public func push(_ element: Element, waitingUpTo patience: Duration) -> Bool {
-        let deadline = Date().addingTimeInterval(Double(patience.components.seconds) + Double(patience.components.attoseconds) / 1e18)
+        let deadline = Date().addingTimeInterval(patience.seconds)
         room.lock()
         defer { room.unlock() }
         while true {
-            let (added, full, waiter) = state.withLock { state -> (Bool, Bool, CheckedContinuation<Void, Never>?) in
-                if state.finished { return (false, false, nil) }
-                guard state.count < capacity else {
-                    state.blockedProducers += 1
-                    return (false, true, nil)
-                }
-                state.elements.append(element)
-                defer { state.waiter = nil }
-                return (true, false, state.waiter)
+            switch append(element, blocking: true) {
+            case .added: return true
+            case .finished: return false
+            case .full:
+                let woken = room.wait(until: deadline)
+                state.withLock { $0.blockedProducers -= 1 }
+                if !woken { return push(element) }
             }
-            waiter?.resume()
-            guard full else { return added }
-            let woken = room.wait(until: deadline)
-            state.withLock { $0.blockedProducers -= 1 }
-            if !woken { return push(element) }
         }
     }
 

@@ -111,3 +111,8 @@ public enum Timestamp {
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as a `TimeInterval` for `Date` arithmetic.
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

@@ -183,7 +183,3 @@ public struct NotificationOutbox: Sendable {
             attempts: try row.decode(column: "attempts", as: Int.self))
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
